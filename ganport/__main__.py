@@ -1,0 +1,5 @@
+"""``python -m ganport`` is the ``ganport`` command."""
+
+from ganport.cli import main
+
+main()

@@ -1,0 +1,113 @@
+"""``ganport train``: train a GAN on real offline data, with checkpoints and resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.option("--arch", type=click.Choice(["mlp", "dcgan"]), default="dcgan", help="Model family.")
+@click.option(
+    "--data",
+    default="mnist5k",
+    metavar="mnist5k|digits|PATH",
+    help="Built-in data set, a folder of IDX files or images, or an .npy/.npz array.",
+)
+@click.option(
+    "--image-size", type=click.IntRange(4, 256), default=28, help="Side of the square images."
+)
+@click.option("--channels", type=click.Choice(["1", "3"]), default="1", help="Grey or RGB.")
+@click.option("--nz", type=click.IntRange(1), default=100, help="Latent size.")
+@click.option("--width", type=click.IntRange(1), default=64, help="Base channel/unit count.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs to train (default 1).")
+@click.option(
+    "--steps", type=click.IntRange(1), default=None, help="Steps to train instead of epochs."
+)
+@click.option("--batch-size", type=click.IntRange(1), default=64)
+@click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]), default="bce")
+@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default="adam")
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, help="Learning rate."
+)
+@click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=0.999)
+@click.option("--seed", type=int, default=0, help="Same seed, data and device: the same run.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("artifacts/run"),
+    help="Run folder: checkpoint.pt, metrics.jsonl, samples/.",
+)
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(0),
+    default=0,
+    help="Steps between checkpoints (0: each epoch).",
+)
+@click.option("--keep", type=click.IntRange(0), default=0, help="Earlier checkpoints to keep.")
+@click.option(
+    "--resume", is_flag=True, help="Continue from OUT/checkpoint.pt with its own settings."
+)
+def train_command(
+    arch: str,
+    data: str,
+    image_size: int,
+    channels: str,
+    nz: int,
+    width: int,
+    epochs: int | None,
+    steps: int | None,
+    batch_size: int,
+    loss: str,
+    optimizer: str,
+    lr: float,
+    ema_decay: float,
+    seed: int,
+    device: str,
+    out: Path,
+    checkpoint_every: int,
+    keep: int,
+    resume: bool,
+) -> None:
+    """Train a GAN; writes OUT/checkpoint.pt, OUT/metrics.jsonl and OUT/samples/epoch_NNN.png."""
+    from train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset
+    from train import train as run_training
+
+    if resume:
+        config = load_checkpoint(out / "checkpoint.pt").config
+    else:
+        model = ModelConfig(
+            arch=arch, nz=nz, channels=int(channels), image_size=image_size, width=width
+        )
+        config = TrainConfig.for_loss(
+            loss,
+            model,
+            data=data,
+            optimizer=optimizer,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            ema_decay=ema_decay,
+        )
+    dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
+    options = RunOptions(
+        out=out,
+        epochs=epochs,
+        steps=steps,
+        device=device,
+        checkpoint_every=checkpoint_every,
+        keep=keep,
+    )
+    result = run_training(config, dataset, options, resume=resume)
+    losses = "  ".join(f"{k}={v:.4f}" for k, v in result.last_losses.items())
+    click.echo(f"step {result.step} (epoch {result.epoch}) in {result.seconds:.1f}s  {losses}")
+    click.echo(f"checkpoint: {result.checkpoint}")
+    if result.sample_grids:
+        click.echo(f"samples:    {result.sample_grids[-1]}")
+    if result.interrupted_by:
+        click.echo(
+            f"stopped by {result.interrupted_by}; continue with --resume --out {out}", err=True
+        )
+        raise click.exceptions.Exit(130 if result.interrupted_by == "SIGINT" else 143)

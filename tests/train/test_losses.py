@@ -1,0 +1,69 @@
+import math
+
+import pytest
+import torch
+
+from ganport.errors import InputError
+from train import ModelConfig, TrainConfig, load_dataset
+from train.losses import gradient_penalty
+from train.models import build_discriminator
+from train.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def data_by_size():
+    cache = {}
+
+    def get(size):
+        if size not in cache:
+            full = load_dataset("digits", size)
+            cache[size] = type(full)(full.images[:64], full.labels[:64], "digits")
+        return cache[size]
+
+    return get
+
+
+@pytest.mark.parametrize("loss", ["bce", "hinge", "wgan-gp"])
+@pytest.mark.parametrize(
+    ("arch", "size"), [("mlp", 28), ("dcgan", 28), ("dcgan", 32), ("dcgan", 64)]
+)
+def test_every_arch_loss_and_size_trains_with_finite_losses(arch, size, loss, data_by_size):
+    cfg = TrainConfig.for_loss(
+        loss, ModelConfig(arch=arch, image_size=size, width=8, nz=8), batch_size=16
+    )
+    trainer = Trainer(cfg, data_by_size(size), torch.device("cpu"))
+    before = [p.clone() for p in trainer.generator.parameters()]
+    for _ in range(cfg.n_critic * 2):
+        losses = trainer.train_step()
+        assert all(math.isfinite(v) for v in losses.values())
+    assert "g_loss" in trainer.last_losses
+    # Training really moved G, and G_ema follows it.
+    after = list(trainer.generator.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    ema = list(trainer.generator_ema.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, ema, strict=True))
+
+
+def test_wgan_gp_uses_a_batchnorm_free_critic_and_refuses_a_bn_one():
+    cfg = TrainConfig.for_loss("wgan-gp", ModelConfig(arch="dcgan"))
+    assert cfg.model.d_norm == "layer" and cfg.n_critic == 5
+    critic = build_discriminator(cfg.model)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in critic.modules())
+    with pytest.raises(InputError, match="must not use BatchNorm"):
+        TrainConfig(model=ModelConfig(d_norm="batch"), loss="wgan-gp")
+
+
+def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
+    # D(x) = sum(x * w) / |w| has gradient norm exactly 1 everywhere.
+    w = torch.randn(1, 1, 4, 4)
+
+    def critic(x):
+        return (x * w).flatten(1).sum(1) / w.norm()
+
+    real, fake = torch.randn(8, 1, 4, 4), torch.randn(8, 1, 4, 4)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(0.0, abs=1e-10)
+
+    def steep(x):
+        return 3 * critic(x)
+
+    assert gradient_penalty(steep, real, fake).item() == pytest.approx(4.0, rel=1e-5)

@@ -1,0 +1,140 @@
+"""Checkpoints: one ``torch.save`` file of plain data, written atomically, read safely.
+
+Plain data only (dicts, lists, numbers, strings, tensors) so that loading uses
+``torch.load(weights_only=True)`` and a downloaded checkpoint can never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganport import __version__
+from ganport.atomic import atomic_path
+from ganport.errors import InputError
+from train.config import TrainConfig
+from train.models import build_discriminator, build_generator
+
+FORMAT = "ganport-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("config", "generator", "generator_ema", "discriminator", "step", "epoch")
+
+
+def versions() -> dict[str, str]:
+    """Versions of what produced an artifact; stored in checkpoints and reports."""
+    return {
+        "ganport": __version__,
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
+        "python": platform.python_version(),
+    }
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Write ``state`` to ``path`` via a temp file and a rename: never a half-written file."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "versions": versions(), **state}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: its config, raw state, and builders for its models."""
+
+    path: Path | None
+    config: TrainConfig
+    state: dict[str, Any]
+    sha256: str
+
+    @property
+    def step(self) -> int:
+        return int(self.state["step"])
+
+    @property
+    def epoch(self) -> int:
+        return int(self.state["epoch"])
+
+    def generator(self, ema: bool = True) -> nn.Module:
+        """The generator in eval mode; G_ema (the default) or the raw trained weights."""
+        return self._build(build_generator, "generator_ema" if ema else "generator")
+
+    def discriminator(self) -> nn.Module:
+        """The discriminator in eval mode."""
+        return self._build(build_discriminator, "discriminator")
+
+    def _build(self, builder: Any, key: str) -> nn.Module:
+        model = builder(self.config.model)
+        try:
+            model.load_state_dict(self.state[key])
+        except (RuntimeError, KeyError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{self.path}: weights {key!r} do not fit the model ({first})"
+            ) from exc
+        return model.eval()
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> Checkpoint:
+    """Load a ganport checkpoint safely (no arbitrary unpickling); clear errors for bad files."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such checkpoint")
+    if path.is_dir():
+        raise InputError(
+            f"{path}: is a folder; give the checkpoint file (e.g. {path}/checkpoint.pt)"
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise InputError(
+                f"{path}: refused: the file holds objects other than plain data "
+                f"({found.group(1)}) and loading it could run code; ganport only loads "
+                "weights-only checkpoints"
+            ) from exc
+        detail = re.search(r"WeightsUnpickler error: (.*)", str(exc))
+        reason = detail.group(1) if detail else "unpickling failed"
+        raise InputError(f"{path}: not a readable checkpoint ({reason})") from exc
+    except Exception as exc:  # torch raises RuntimeError, EOFError, ValueError... for bad files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a readable checkpoint ({reason})") from exc
+    return checkpoint_from_state(state, path)
+
+
+def checkpoint_from_state(state: Any, path: Path | None = None) -> Checkpoint:
+    """Validate a loaded state dict as a ganport checkpoint."""
+    where = path if path is not None else "checkpoint"
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise InputError(f"{where}: not a ganport checkpoint (no '{FORMAT}' format marker)")
+    if state.get("format_version") != FORMAT_VERSION:
+        raise InputError(
+            f"{where}: checkpoint format version {state.get('format_version')} is not supported "
+            f"(this ganport reads version {FORMAT_VERSION})"
+        )
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise InputError(f"{where}: checkpoint lacks {', '.join(missing)}")
+    config = TrainConfig.from_dict(state["config"])
+    digest = sha256_file(path) if path is not None else ""
+    return Checkpoint(path=path, config=config, state=state, sha256=digest)

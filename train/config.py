@@ -1,0 +1,109 @@
+"""The one description of a model and of a training run.
+
+Frozen dataclasses, serialised as plain dicts into the checkpoint and (the model part)
+into the ONNX metadata, so every later stage rebuilds exactly what was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ganport.errors import InputError
+
+ARCHS = ("mlp", "dcgan")
+LOSSES = ("bce", "hinge", "wgan-gp")
+OPTIMIZERS = ("adam", "rmsprop")
+NORMS = ("batch", "layer", "none")
+DCGAN_SIZES = (28, 32, 64)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of G and D. ``d_norm`` is the discriminator's normalisation layer."""
+
+    arch: str = "dcgan"
+    nz: int = 100
+    channels: int = 1
+    image_size: int = 28
+    width: int = 64
+    d_norm: str = "batch"
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise InputError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+        if self.arch == "dcgan" and self.image_size not in DCGAN_SIZES:
+            raise InputError(
+                f"dcgan supports image sizes {DCGAN_SIZES}, not {self.image_size}; "
+                "use --arch mlp for other sizes"
+            )
+        if self.channels not in (1, 3):
+            raise InputError(f"channels must be 1 or 3, not {self.channels}")
+        if not 4 <= self.image_size <= 256:
+            raise InputError(f"image size must be between 4 and 256, not {self.image_size}")
+        if self.nz < 1 or self.width < 1:
+            raise InputError("nz and width must be positive")
+        if self.d_norm not in NORMS:
+            raise InputError(f"unknown d_norm {self.d_norm!r}; choose one of {', '.join(NORMS)}")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.image_size, self.image_size)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a run's result. Same config, data and device → same run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: str = "mnist5k"
+    loss: str = "bce"
+    optimizer: str = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 64
+    seed: int = 0
+    ema_decay: float = 0.999
+    n_critic: int = 1
+    gp_lambda: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise InputError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(
+                f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.loss == "wgan-gp" and self.model.d_norm == "batch":
+            raise InputError(
+                "a WGAN-GP critic must not use BatchNorm (the gradient penalty is per sample); "
+                "use d_norm 'layer' or 'none'"
+            )
+        if self.lr <= 0 or self.batch_size < 1 or self.n_critic < 1:
+            raise InputError("lr, batch size and n_critic must be positive")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise InputError(f"ema decay must be in [0, 1), not {self.ema_decay}")
+
+    @classmethod
+    def for_loss(cls, loss: str, model: ModelConfig, **kwargs: Any) -> TrainConfig:
+        """The usual settings for a loss: WGAN-GP gets 5 critic steps and a BN-free critic."""
+        if loss == "wgan-gp":
+            kwargs.setdefault("n_critic", 5)
+            if model.d_norm == "batch":
+                model = dataclasses.replace(model, d_norm="layer")
+        return cls(model=model, loss=loss, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Rebuild from ``to_dict`` output; unknown keys are an error, not silently dropped."""
+        try:
+            values = dict(data)
+            model = ModelConfig(**values.pop("model"))
+            values["betas"] = tuple(values.get("betas", (0.5, 0.999)))
+            return cls(model=model, **values)
+        except (TypeError, KeyError) as exc:
+            raise InputError(f"checkpoint config is not a ganport training config ({exc})") from exc

@@ -1,0 +1,58 @@
+"""GAN losses on logits (no sigmoid inside the discriminator).
+
+Each loss is a pair ``(d_loss(real_logits, fake_logits), g_loss(fake_logits))``;
+WGAN-GP adds ``gradient_penalty``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def bce_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(
+        real, torch.ones_like(real)
+    ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+
+
+def bce_g_loss(fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating: maximise log D(G(z)) instead of minimising log(1 - D(G(z)))."""
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+def hinge_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def wasserstein_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return fake.mean() - real.mean()
+
+
+def critic_g_loss(fake: torch.Tensor) -> torch.Tensor:
+    """Generator loss shared by hinge and WGAN: raise the critic's score of fakes."""
+    return -fake.mean()
+
+
+def gradient_penalty(
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """WGAN-GP: E[(‖∇D(x̂)‖₂ − 1)²] at x̂ = αx + (1−α)x̃, one α per sample."""
+    # Drawn on the CPU generator so a run is the same whatever device trains it.
+    alpha = torch.rand((real.shape[0], 1, 1, 1), generator=generator).to(real.device)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+LOSSES: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {
+    "bce": (bce_d_loss, bce_g_loss),
+    "hinge": (hinge_d_loss, critic_g_loss),
+    "wgan-gp": (wasserstein_d_loss, critic_g_loss),
+}

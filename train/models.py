@@ -1,0 +1,149 @@
+"""Generators (z → image in [-1, 1]) and discriminators (image → one logit per sample).
+
+The batch size is never baked in: every reshape keeps the batch dimension free
+(``reshape(-1, ...)``, ``flatten(1)``), so the exported ONNX graphs have a truly
+symbolic batch axis.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from train.config import ModelConfig
+
+
+class MLPGenerator(nn.Module):
+    """Linear 512 → 256 → 128 (BatchNorm1d, LeakyReLU 0.2) → Linear(C·H·W) → tanh."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.image_shape = cfg.image_shape
+        hidden = [8 * cfg.width, 4 * cfg.width, 2 * cfg.width]
+        layers: list[nn.Module] = []
+        fan_in = cfg.nz
+        for size in hidden:
+            layers += [nn.Linear(fan_in, size), nn.BatchNorm1d(size), nn.LeakyReLU(0.2)]
+            fan_in = size
+        layers += [nn.Linear(fan_in, math.prod(self.image_shape)), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).reshape(-1, *self.image_shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """flatten → Linear 1024 → 512 → 256 with LeakyReLU 0.2 (norm after the first) → logit."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        hidden = [16 * cfg.width, 8 * cfg.width, 4 * cfg.width]
+        layers: list[nn.Module] = []
+        fan_in = math.prod(cfg.image_shape)
+        for i, size in enumerate(hidden):
+            layers.append(nn.Linear(fan_in, size))
+            if i > 0:
+                layers += _norm_1d(cfg.d_norm, size)
+            layers.append(nn.LeakyReLU(0.2))
+            fan_in = size
+        layers.append(nn.Linear(fan_in, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image.flatten(1)).reshape(-1)
+
+
+def _dcgan_plan(image_size: int) -> tuple[int, int]:
+    """(first block's side, number of doublings): 28 → 7×7 ×2; 32 → 4×4 ×3; 64 → 4×4 ×4."""
+    first = 7 if image_size == 28 else 4
+    return first, round(math.log2(image_size // first))
+
+
+class DCGANGenerator(nn.Module):
+    """z → ConvTranspose2d stack (BatchNorm2d + ReLU) → tanh, doubling the side each block."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.nz = cfg.nz
+        first, doublings = _dcgan_plan(cfg.image_size)
+        channels = cfg.width * 2 ** (doublings - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(cfg.nz, channels, first, 1, 0, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(True),
+        ]
+        for _ in range(doublings - 1):
+            layers += [
+                nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(channels // 2),
+                nn.ReLU(True),
+            ]
+            channels //= 2
+        layers += [nn.ConvTranspose2d(channels, cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.reshape(-1, self.nz, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Stride-2 Conv2d stack, LeakyReLU 0.2, norm on all but the first block → one logit."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        first, doublings = _dcgan_plan(cfg.image_size)
+        channels = cfg.width
+        layers: list[nn.Module] = [
+            nn.Conv2d(cfg.channels, channels, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        for _ in range(doublings - 1):
+            layers.append(nn.Conv2d(channels, channels * 2, 4, 2, 1, bias=False))
+            layers += _norm_2d(cfg.d_norm, channels * 2)
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            channels *= 2
+        layers.append(nn.Conv2d(channels, 1, first, 1, 0, bias=False))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image).reshape(-1)
+
+
+def _norm_1d(kind: str, size: int) -> list[nn.Module]:
+    return {"batch": [nn.BatchNorm1d(size)], "layer": [nn.LayerNorm(size)], "none": []}[kind]
+
+
+def _norm_2d(kind: str, channels: int) -> list[nn.Module]:
+    # GroupNorm with one group normalises over (C, H, W) per sample: a layer norm for convs.
+    return {
+        "batch": [nn.BatchNorm2d(channels)],
+        "layer": [nn.GroupNorm(1, channels)],
+        "none": [],
+    }[kind]
+
+
+def init_weights(module: nn.Module) -> None:
+    """DCGAN init: conv/linear weights N(0, 0.02), norm weights N(1, 0.02), biases 0."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d | nn.GroupNorm | nn.LayerNorm):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def build_generator(cfg: ModelConfig) -> nn.Module:
+    """The generator for ``cfg``, freshly initialised."""
+    model = MLPGenerator(cfg) if cfg.arch == "mlp" else DCGANGenerator(cfg)
+    model.apply(init_weights)
+    return model
+
+
+def build_discriminator(cfg: ModelConfig) -> nn.Module:
+    """The discriminator for ``cfg``, freshly initialised."""
+    model = MLPDiscriminator(cfg) if cfg.arch == "mlp" else DCGANDiscriminator(cfg)
+    model.apply(init_weights)
+    return model

@@ -1,0 +1,326 @@
+"""The training loop: D step, G step every ``n_critic`` steps, EMA of G, checkpoints.
+
+Reproducible by construction: model init comes from ``torch.manual_seed(seed)``, the
+order of each epoch from a generator seeded by (seed, epoch), and every noise draw
+from one CPU generator whose state is checkpointed. So a resumed run repeats an
+uninterrupted one step for step on the CPU.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ganport.atomic import write_bytes
+from ganport.errors import InputError, JobFailed
+from ganport.images import save_grid
+from train.checkpoint import load_checkpoint, save_checkpoint
+from train.config import TrainConfig
+from train.data import Dataset
+from train.latent import latent
+from train.losses import LOSSES, gradient_penalty
+from train.models import build_discriminator, build_generator
+
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.jsonl"
+GRID_SAMPLES = 64
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How long and where a run goes; unlike TrainConfig these do not change its result."""
+
+    out: Path
+    epochs: int | None = None
+    steps: int | None = None
+    device: str = "auto"
+    checkpoint_every: int = 0  # steps between checkpoints; 0: at the end of each epoch only
+    keep: int = 0  # earlier checkpoints to keep as checkpoint-stepNNNNNNN.pt
+    progress: bool | None = None  # None: a bar when stderr is a terminal
+
+
+@dataclass
+class RunResult:
+    """What a finished (or interrupted) run left behind."""
+
+    checkpoint: Path
+    step: int
+    epoch: int
+    seconds: float
+    last_losses: dict[str, float]
+    sample_grids: list[Path] = field(default_factory=list)
+    interrupted_by: str | None = None
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when torch sees a GPU, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda asked for, but torch sees no CUDA device here")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise InputError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return torch.device(device)
+
+
+class Trainer:
+    """Holds G, D, G_ema and their optimisers; one ``step`` is one discriminator update."""
+
+    def __init__(self, config: TrainConfig, data: Dataset, device: torch.device) -> None:
+        if len(data) < config.batch_size:
+            raise InputError(
+                f"data set {data.name!r} has {len(data)} images, fewer than the batch size "
+                f"{config.batch_size}"
+            )
+        self.config = config
+        self.data = data
+        self.device = device
+        torch.manual_seed(config.seed)
+        self.generator = build_generator(config.model).to(device)
+        self.discriminator = build_discriminator(config.model).to(device)
+        self.generator_ema = copy.deepcopy(self.generator).eval()
+        self.generator_ema.requires_grad_(False)
+        self.opt_g = self._optimizer(self.generator)
+        self.opt_d = self._optimizer(self.discriminator)
+        self.noise = torch.Generator().manual_seed(config.seed + 1)
+        self.d_loss_fn, self.g_loss_fn = LOSSES[config.loss]
+        self.step = 0
+        self.last_losses: dict[str, float] = {}
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.data) // self.config.batch_size
+
+    def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        cfg = self.config
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+        return torch.optim.RMSprop(model.parameters(), lr=cfg.lr)
+
+    def batch_indices(self, step: int) -> torch.Tensor:
+        """Indices of the batch at global ``step``: epoch order seeded by (seed, epoch)."""
+        epoch, position = divmod(step, self.steps_per_epoch)
+        order = torch.randperm(
+            len(self.data),
+            generator=torch.Generator().manual_seed(self.config.seed * 100_003 + epoch),
+        )
+        size = self.config.batch_size
+        return order[position * size : (position + 1) * size]
+
+    def train_step(self) -> dict[str, float]:
+        """One discriminator update, plus a generator update every ``n_critic`` steps."""
+        cfg = self.config
+        real = self.data.images[self.batch_indices(self.step)].to(self.device)
+        z = torch.randn(real.shape[0], cfg.model.nz, generator=self.noise).to(self.device)
+        fake = self.generator(z)
+
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss = self.d_loss_fn(self.discriminator(real), self.discriminator(fake.detach()))
+        if cfg.loss == "wgan-gp":
+            d_loss = d_loss + cfg.gp_lambda * gradient_penalty(
+                self.discriminator, real, fake.detach(), self.noise
+            )
+        d_loss.backward()
+        self.opt_d.step()
+        losses = {"d_loss": d_loss.item()}
+
+        if (self.step + 1) % cfg.n_critic == 0:
+            self.opt_g.zero_grad(set_to_none=True)
+            g_loss = self.g_loss_fn(self.discriminator(fake))
+            g_loss.backward()
+            self.opt_g.step()
+            self.update_ema()
+            losses["g_loss"] = g_loss.item()
+        self.step += 1
+        self.last_losses = {**self.last_losses, **losses}
+        return losses
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """EMA of G's parameters with TF-style warm-up (short runs are not stuck at init);
+        buffers (BN running statistics) are copied."""
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        for ema_p, p in zip(
+            self.generator_ema.parameters(), self.generator.parameters(), strict=True
+        ):
+            ema_p.lerp_(p, 1.0 - decay)
+        for ema_b, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            ema_b.copy_(b)
+
+    @torch.no_grad()
+    def sample_grid(self, path: Path) -> Path:
+        """Fixed-noise samples (the latent convention, the run's seed) from G_ema in eval mode."""
+        z = torch.from_numpy(latent(GRID_SAMPLES, self.config.model.nz, self.config.seed))
+        images = self.generator_ema.eval()(z.to(self.device)).cpu().numpy()
+        return save_grid(images, path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "generator": self.generator.state_dict(),
+            "generator_ema": self.generator_ema.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "optimizer_g": self.opt_g.state_dict(),
+            "optimizer_d": self.opt_d.state_dict(),
+            "step": self.step,
+            "epoch": self.step // self.steps_per_epoch,
+            "rng": {"noise": self.noise.get_state(), "torch": torch.get_rng_state()},
+            "data": self.data.name,
+            "last_losses": dict(self.last_losses),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.generator_ema.load_state_dict(state["generator_ema"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["optimizer_g"])
+        self.opt_d.load_state_dict(state["optimizer_d"])
+        self.noise.set_state(state["rng"]["noise"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.step = int(state["step"])
+        self.last_losses = dict(state.get("last_losses", {}))
+
+
+def train(
+    config: TrainConfig, data: Dataset, options: RunOptions, resume: bool = False
+) -> RunResult:
+    """Train (or resume) a run in ``options.out`` until the asked epochs or steps are done."""
+    device = resolve_device(options.device)
+    out = Path(options.out)
+    trainer = Trainer(config, data, device)
+    ckpt_path = out / CHECKPOINT_NAME
+    if resume:
+        _resume(trainer, ckpt_path, config)
+    target = _target_steps(options, trainer.steps_per_epoch)
+    metrics_path = out / METRICS_NAME
+    _truncate_metrics(metrics_path, trainer.step)
+    result = RunResult(ckpt_path, trainer.step, trainer.step // trainer.steps_per_epoch, 0.0, {})
+    if trainer.step >= target:
+        result.last_losses = trainer.last_losses
+        return result
+
+    start = time.perf_counter()
+    saved_at = trainer.step
+    with (
+        _stop_signals() as stop,
+        open(metrics_path, "a", encoding="utf-8") as log,
+        tqdm(total=target, initial=trainer.step, disable=_no_bar(options), unit="step") as bar,
+    ):
+        while trainer.step < target and stop.signal is None:
+            losses = trainer.train_step()
+            if not all(math.isfinite(v) for v in losses.values()):
+                raise JobFailed(
+                    f"loss became non-finite at step {trainer.step} ({_fmt(losses)}); training "
+                    f"stopped, the last good checkpoint is {ckpt_path} (step {saved_at})"
+                )
+            record = {"step": trainer.step, "epoch": (trainer.step - 1) // trainer.steps_per_epoch}
+            log.write(json.dumps({**record, **losses, "time": round(time.time(), 3)}) + "\n")
+            log.flush()
+            bar.update(1)
+            bar.set_postfix(_fmt(trainer.last_losses), refresh=False)
+            epoch_done = trainer.step % trainer.steps_per_epoch == 0
+            if epoch_done:
+                epoch = trainer.step // trainer.steps_per_epoch
+                result.sample_grids.append(
+                    trainer.sample_grid(out / "samples" / f"epoch_{epoch:03d}.png")
+                )
+            periodic = options.checkpoint_every and trainer.step % options.checkpoint_every == 0
+            if epoch_done or periodic:
+                _save(trainer, ckpt_path, options.keep)
+                saved_at = trainer.step
+        if saved_at != trainer.step:
+            _save(trainer, ckpt_path, options.keep)
+    result.step = trainer.step
+    result.epoch = trainer.step // trainer.steps_per_epoch
+    result.seconds = time.perf_counter() - start
+    result.last_losses = dict(trainer.last_losses)
+    result.interrupted_by = stop.signal
+    return result
+
+
+def _resume(trainer: Trainer, ckpt_path: Path, config: TrainConfig) -> None:
+    if not ckpt_path.exists():
+        raise InputError(f"--resume: no checkpoint at {ckpt_path}")
+    ckpt = load_checkpoint(ckpt_path)
+    if ckpt.config != config:
+        raise InputError(
+            f"--resume: {ckpt_path} was trained with a different configuration; "
+            "resume with the checkpoint's own settings (see `ganport train --help`)"
+        )
+    trainer.load_state_dict(ckpt.state)
+
+
+def _target_steps(options: RunOptions, steps_per_epoch: int) -> int:
+    if options.steps is not None and options.epochs is not None:
+        raise InputError("give --epochs or --steps, not both")
+    if options.steps is not None:
+        return options.steps
+    return (options.epochs if options.epochs is not None else 1) * steps_per_epoch
+
+
+def _save(trainer: Trainer, ckpt_path: Path, keep: int) -> None:
+    save_checkpoint(ckpt_path, trainer.state_dict())
+    if keep > 0:
+        kept = ckpt_path.with_name(f"checkpoint-step{trainer.step:07d}.pt")
+        save_checkpoint(kept, trainer.state_dict())
+        for old in sorted(ckpt_path.parent.glob("checkpoint-step*.pt"))[:-keep]:
+            old.unlink(missing_ok=True)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop log lines past the checkpoint's step, so a resumed run's log has each step once."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+    write_bytes(path, "".join(f"{line}\n" for line in kept).encode())
+
+
+def _fmt(losses: dict[str, float]) -> dict[str, str]:
+    return {k.removesuffix("_loss"): f"{v:.4f}" for k, v in losses.items()}
+
+
+def _no_bar(options: RunOptions) -> bool | None:
+    return None if options.progress is None else not options.progress
+
+
+class _StopFlag:
+    signal: str | None = None
+
+
+@contextmanager
+def _stop_signals() -> Iterator[_StopFlag]:
+    """SIGINT/SIGTERM finish the current step, then the loop saves and returns."""
+    flag = _StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        flag.signal = signal.Signals(signum).name
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
