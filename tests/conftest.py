@@ -32,3 +32,58 @@ def mnist5k_28():
 def dcgan28_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A DCGAN 28×28 run trained 6 real steps (BN statistics are no longer the identity)."""
     return train_run(tmp_path_factory.mktemp("dcgan28"), "dcgan", 28)
+
+
+ARCH_SIZES = [("mlp", 28), ("dcgan", 28), ("dcgan", 32), ("dcgan", 64)]
+EXPORTERS = ["dynamo", "torchscript"]
+OPSETS = [13, 17]
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory: pytest.TempPathFactory, dcgan28_checkpoint: Path) -> dict:
+    """One briefly trained checkpoint per (arch, image size)."""
+    found = {("dcgan", 28): dcgan28_checkpoint}
+    for arch, size in ARCH_SIZES:
+        if (arch, size) not in found:
+            found[(arch, size)] = train_run(tmp_path_factory.mktemp(f"{arch}{size}"), arch, size)
+    return found
+
+
+@pytest.fixture(scope="session")
+def export_matrix(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict) -> dict:
+    """Every (arch, size, exporter, opset) exported once: folder with G, D and manifest."""
+    from export import ExportOptions, export_checkpoint
+
+    folders = {}
+    for (arch, size), ckpt in checkpoints.items():
+        for exporter in EXPORTERS:
+            for opset in OPSETS:
+                out = tmp_path_factory.mktemp(f"{arch}{size}-{exporter}-{opset}")
+                export_checkpoint(ckpt, out, options=ExportOptions(exporter=exporter, opset=opset))
+                folders[(arch, size, exporter, opset)] = out
+    return folders
+
+
+@pytest.fixture(scope="session")
+def dcgan28_export(tmp_path_factory: pytest.TempPathFactory, dcgan28_checkpoint: Path) -> Path:
+    """generator.onnx, discriminator.onnx and manifest.json of the DCGAN 28 run (defaults)."""
+    from export import export_checkpoint
+
+    out = tmp_path_factory.mktemp("dcgan28-export")
+    export_checkpoint(dcgan28_checkpoint, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mlp28_checkpoint(checkpoints: dict) -> Path:
+    return checkpoints[("mlp", 28)]
+
+
+@pytest.fixture(scope="session")
+def mlp28_export(tmp_path_factory: pytest.TempPathFactory, mlp28_checkpoint: Path) -> Path:
+    """The MLP 28 run exported with the defaults."""
+    from export import export_checkpoint
+
+    out = tmp_path_factory.mktemp("mlp28-export")
+    export_checkpoint(mlp28_checkpoint, out)
+    return out

@@ -31,9 +31,11 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
+    from ganport.cli.export import export_command
     from ganport.cli.train import train_command
 
     cli.add_command(train_command, "train")
+    cli.add_command(export_command, "export")
 
 
 def run_command(command: click.Command, prog_name: str, args: list[str] | None = None) -> None:

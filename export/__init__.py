@@ -1,0 +1,13 @@
+"""Export: checkpoint or nn.Module → ONNX with a symbolic batch axis, metadata and checks."""
+
+from export.api import ExportOptions, ExportResult, export_discriminator, export_generator
+from export.bundle import export_checkpoint, variant_name
+
+__all__ = [
+    "ExportOptions",
+    "ExportResult",
+    "export_checkpoint",
+    "export_discriminator",
+    "export_generator",
+    "variant_name",
+]

@@ -1,0 +1,295 @@
+"""Export generators and discriminators: from a checkpoint, a checkpoint path, or your own
+``nn.Module``, with ganport metadata inside and checks that run the model.
+
+Each file is written to a temporary name, checked, and only then renamed into place, so a
+failed export never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from export.checks import DEFAULT_BATCH_SIZES, CheckReport, check_export
+from export.convert import export_module, opset_of, to_float16
+from export.fold import fold_batchnorm
+from ganport.atomic import atomic_path
+from ganport.errors import InputError, JobFailed
+from infer.metadata import METADATA_KEY, ModelMetadata
+from train.checkpoint import Checkpoint, load_checkpoint, sha256_file, versions
+from train.latent import latent
+
+DEFAULT_OPSET = 18
+DEFAULT_EXPORTER = "dynamo"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to export. ``static_batch`` fixes the batch size; ``fp16`` halves the weights."""
+
+    opset: int = DEFAULT_OPSET
+    exporter: str = DEFAULT_EXPORTER
+    fp16: bool = False
+    static_batch: int | None = None
+    weights: str = "ema"
+    check: bool = True
+    check_batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    fold_batchnorm: bool = True
+
+
+@dataclass
+class ExportResult:
+    """One exported file: where it is, what it is, and what its checks found."""
+
+    path: Path
+    metadata: ModelMetadata
+    checks: CheckReport | None
+    seconds: float
+
+    def describe(self) -> dict[str, Any]:
+        """The manifest entry for this file."""
+        model = onnx.load(str(self.path), load_external_data=False)
+        return {
+            "file": self.path.name,
+            "role": self.metadata.role,
+            "sha256": sha256_file(self.path),
+            "size_bytes": self.path.stat().st_size,
+            "opset": self.metadata.opset,
+            "exporter": self.metadata.exporter,
+            "precision": self.metadata.precision,
+            "static_batch": self.metadata.static_batch,
+            "inputs": [_describe_value(v) for v in model.graph.input],
+            "outputs": [_describe_value(v) for v in model.graph.output],
+            "export_seconds": round(self.seconds, 3),
+            "checks": self.checks.to_dict() if self.checks else None,
+        }
+
+
+def export_generator(
+    source: Checkpoint | str | os.PathLike[str] | nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    nz: int | None = None,
+    options: ExportOptions | None = None,
+    **option_overrides: Any,
+) -> ExportResult:
+    """Export a generator (z (batch, nz) → image (batch, C, H, W)) to ``path``.
+
+    ``source`` is a checkpoint (object or path) or your own module; for a module give
+    ``nz`` unless the module has an ``nz`` attribute.
+    """
+    options = _options(options, option_overrides)
+    module, base = _generator_source(source, nz, options.weights)
+    z = torch.from_numpy(latent(max(options.check_batch_sizes), base["nz"], seed=0))
+    with torch.no_grad():
+        shape = tuple(module(z[:1]).shape[1:])
+    if len(shape) != 3:
+        raise InputError(f"generator output has shape (batch, {shape}); expected (batch, C, H, W)")
+    meta = ModelMetadata(
+        role="generator",
+        channels=shape[0],
+        height=shape[1],
+        width=shape[2],
+        output_range=(-1.0, 1.0),
+        **base,
+        **_variant(options),
+    )
+    return _export(module, z, Path(path), meta, options)
+
+
+def export_discriminator(
+    source: Checkpoint | str | os.PathLike[str] | nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    image_shape: tuple[int, int, int] | None = None,
+    check_images: np.ndarray | torch.Tensor | None = None,
+    options: ExportOptions | None = None,
+    **option_overrides: Any,
+) -> ExportResult:
+    """Export a discriminator (image (batch, C, H, W) → logit (batch,)) to ``path``.
+
+    The post-export check feeds real images and generator samples (``check_images``, or
+    taken from the checkpoint's data set and G); for a module give ``image_shape``.
+    """
+    options = _options(options, option_overrides)
+    ckpt = _as_checkpoint(source)
+    if ckpt is not None:
+        module = ckpt.discriminator()
+        shape = ckpt.config.model.image_shape
+        base = _checkpoint_fields(ckpt, "raw")
+        if check_images is None:
+            check_images = discriminator_check_images(ckpt, max(options.check_batch_sizes))
+    else:
+        if not isinstance(source, nn.Module) or image_shape is None:
+            raise InputError("exporting your own discriminator module needs image_shape=(C, H, W)")
+        module, shape = source.eval(), tuple(image_shape)
+        base = {"arch": type(source).__name__, "nz": 1, "weights": "raw"}
+    n = max(options.check_batch_sizes)
+    if check_images is None:
+        check_images = np.random.default_rng(0).uniform(-1, 1, (n, *shape)).astype(np.float32)
+    images = torch.as_tensor(np.asarray(check_images, dtype=np.float32))[:n]
+    if images.shape[0] < n:
+        images = images.repeat((n + images.shape[0] - 1) // images.shape[0], 1, 1, 1)[:n]
+    meta = ModelMetadata(
+        role="discriminator",
+        channels=shape[0],
+        height=shape[1],
+        width=shape[2],
+        output_range=None,
+        **base,
+        **_variant(options),
+    )
+    return _export(module, images, Path(path), meta, options)
+
+
+def discriminator_check_images(ckpt: Checkpoint, n: int) -> np.ndarray:
+    """Half real images from the run's data set, half G_ema samples: what D really sees."""
+    from train.data import load_dataset
+
+    model = ckpt.config.model
+    with torch.no_grad():
+        fake = ckpt.generator()(torch.from_numpy(latent(n, model.nz, seed=1))).numpy()
+    try:
+        real = load_dataset(ckpt.config.data, model.image_size, model.channels).images[: n // 2]
+    except InputError:
+        return fake  # the training data is not on this machine: G samples only
+    mixed = fake.copy()
+    mixed[0::2][: len(real)] = real.numpy()[: len(mixed[0::2])]
+    return mixed
+
+
+def _export(
+    module: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    meta: ModelMetadata,
+    options: ExportOptions,
+) -> ExportResult:
+    module = module.eval()
+    exported = fold_batchnorm(module) if options.fold_batchnorm else module
+    start = time.perf_counter()
+    with atomic_path(path) as tmp:
+        model = export_module(
+            exported,
+            example,
+            tmp,
+            meta.input_name,
+            meta.output_name,
+            opset=options.opset,
+            exporter=options.exporter,
+            static_batch=options.static_batch,
+        )
+        if options.fp16:
+            model = to_float16(model)
+        meta = dataclasses.replace(meta, opset=opset_of(model))
+        onnx.helper.set_model_props(model, {METADATA_KEY: meta.to_json()})
+        model.doc_string = f"ganport {meta.role} ({meta.arch}); metadata under '{METADATA_KEY}'"
+        onnx.save(model, str(tmp))
+        seconds = time.perf_counter() - start
+        report = None
+        if options.check:
+            report = _run_checks(module, example, tmp, meta, options)
+            if not report.passed:
+                raise JobFailed(
+                    f"export check failed for {path.name}: {'; '.join(report.problems)}"
+                )
+    return ExportResult(path=path, metadata=meta, checks=report, seconds=seconds)
+
+
+def _run_checks(
+    module: nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    meta: ModelMetadata,
+    options: ExportOptions,
+) -> CheckReport:
+    def reference(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(x)).numpy()
+
+    sizes = options.check_batch_sizes
+    inputs = example.numpy()
+    if options.static_batch and inputs.shape[0] < options.static_batch:
+        inputs = np.resize(inputs, (options.static_batch, *inputs.shape[1:]))
+    return check_export(
+        path,
+        reference,
+        inputs,
+        precision=meta.precision,
+        static_batch=options.static_batch,
+        batch_sizes=sizes,
+    )
+
+
+def _options(options: ExportOptions | None, overrides: dict[str, Any]) -> ExportOptions:
+    try:
+        return dataclasses.replace(options or ExportOptions(), **overrides)
+    except TypeError as exc:
+        raise InputError(f"unknown export option ({exc})") from exc
+
+
+def _variant(options: ExportOptions) -> dict[str, Any]:
+    return {
+        "precision": "fp16" if options.fp16 else "fp32",
+        "static_batch": options.static_batch,
+        "exporter": options.exporter,
+        "producer": {**versions(), "onnx": onnx.__version__},
+    }
+
+
+def _as_checkpoint(source: Any) -> Checkpoint | None:
+    if isinstance(source, Checkpoint):
+        return source
+    if isinstance(source, str | os.PathLike):
+        return load_checkpoint(source)
+    return None
+
+
+def _checkpoint_fields(ckpt: Checkpoint, weights: str) -> dict[str, Any]:
+    model = ckpt.config.model
+    return {
+        "arch": model.arch,
+        "nz": model.nz,
+        "dataset": ckpt.config.data,
+        "training_step": ckpt.step,
+        "weights": weights,
+        "source_sha256": ckpt.sha256,
+        "model_config": dataclasses.asdict(model),
+    }
+
+
+def _generator_source(
+    source: Any, nz: int | None, weights: str
+) -> tuple[nn.Module, dict[str, Any]]:
+    if weights not in ("ema", "raw"):
+        raise InputError(f"weights must be 'ema' or 'raw', not {weights!r}")
+    ckpt = _as_checkpoint(source)
+    if ckpt is not None:
+        return ckpt.generator(ema=weights == "ema"), _checkpoint_fields(ckpt, weights)
+    if not isinstance(source, nn.Module):
+        raise InputError(
+            f"cannot export {type(source).__name__}: give a checkpoint or an nn.Module"
+        )
+    nz = nz or getattr(source, "nz", None)
+    if not nz:
+        raise InputError("exporting your own generator module needs nz=")
+    return source.eval(), {"arch": type(source).__name__, "nz": int(nz), "weights": "raw"}
+
+
+def _describe_value(value: onnx.ValueInfoProto) -> dict[str, Any]:
+    tensor = value.type.tensor_type
+    dims = [d.dim_param or d.dim_value for d in tensor.shape.dim]
+    return {
+        "name": value.name,
+        "shape": dims,
+        "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name,
+    }

@@ -1,0 +1,74 @@
+"""Export a whole checkpoint: generator.onnx, discriminator.onnx and manifest.json.
+
+The manifest is written last: a folder with a manifest is a complete export, and the
+manifest's hashes say which files belong to it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from export.api import ExportOptions, ExportResult, export_discriminator, export_generator
+from ganport.atomic import write_json
+from ganport.errors import InputError
+from train.checkpoint import Checkpoint, load_checkpoint, versions
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+ROLES = ("generator", "discriminator")
+
+
+def variant_name(role: str, fp16: bool = False, static_batch: int | None = None) -> str:
+    """File name of one export variant, so variants sit side by side in one folder."""
+    suffix = ("_fp16" if fp16 else "") + (f"_batch{static_batch}" if static_batch else "")
+    return f"{role}{suffix}.onnx"
+
+
+def export_checkpoint(
+    checkpoint: Checkpoint | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str] | None = None,
+    which: str = "both",
+    options: ExportOptions | None = None,
+) -> dict[str, Any]:
+    """Export G and/or D of a checkpoint into ``out_dir`` (default: beside it).
+
+    Always writes the fp32 model with a symbolic batch; ``options.fp16`` adds
+    ``*_fp16.onnx`` and ``options.static_batch`` adds ``*_batchN.onnx`` beside it.
+    """
+    ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+    if which not in (*ROLES, "both"):
+        raise InputError(f"--which must be generator, discriminator or both, not {which!r}")
+    options = options or ExportOptions()
+    out = Path(out_dir) if out_dir is not None else Path(ckpt.path or ".").parent
+    roles = ROLES if which == "both" else (which,)
+    base = dataclasses.replace(options, fp16=False, static_batch=None)
+    variants = [base]
+    if options.fp16:
+        variants.append(dataclasses.replace(base, fp16=True))
+    if options.static_batch:
+        variants.append(dataclasses.replace(base, static_batch=options.static_batch))
+    results: list[ExportResult] = []
+    for role in roles:
+        export = export_generator if role == "generator" else export_discriminator
+        for variant in variants:
+            path = out / variant_name(role, variant.fp16, variant.static_batch)
+            results.append(export(ckpt, path, options=variant))
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "source": {
+            "checkpoint": str(ckpt.path) if ckpt.path else None,
+            "sha256": ckpt.sha256,
+            "step": ckpt.step,
+            "config": ckpt.config.to_dict(),
+        },
+        "weights": options.weights,
+        "models": [r.describe() for r in results],
+        "versions": {**versions(), "onnx": onnx.__version__},
+    }
+    write_json(out / MANIFEST_NAME, manifest)
+    return manifest

@@ -1,0 +1,121 @@
+"""Post-export checks that run the model, not just read it.
+
+A graph can pass ``onnx.checker`` and still have its batch size baked in or compute
+something else than torch did; the only proof is to run it at several batch sizes on
+ONNX Runtime and compare with torch on the same inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+DEFAULT_BATCH_SIZES = (1, 2, 7, 64)
+TOLERANCES = {"fp32": (1e-5, 1e-5), "fp16": (1e-2, 1e-2)}  # (atol, rtol)
+
+
+@dataclass
+class BatchCheck:
+    batch: int
+    output_shape: list[int]
+    max_abs_err: float
+    passed: bool
+
+
+@dataclass
+class CheckReport:
+    """Result of checking one exported file; ``problems`` says what failed, in words."""
+
+    passed: bool = True
+    symbolic_batch: bool = False
+    atol: float = 0.0
+    rtol: float = 0.0
+    batches: list[BatchCheck] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def fail(self, problem: str) -> None:
+        self.passed = False
+        self.problems.append(problem)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_export(
+    path: Path,
+    reference: Callable[[np.ndarray], np.ndarray],
+    inputs: np.ndarray,
+    *,
+    precision: str = "fp32",
+    static_batch: int | None = None,
+    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+) -> CheckReport:
+    """Check ``path`` structurally, then run it at each batch size against ``reference``.
+
+    ``inputs`` must hold at least max(batch_sizes) rows; batch b uses its first b rows.
+    An element fails only when its error exceeds both atol and rtol·|reference|.
+    """
+    atol, rtol = TOLERANCES[precision]
+    report = CheckReport(atol=atol, rtol=rtol)
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        report.fail(f"onnx.checker: {_first_line(exc)}")
+        return report
+    model = onnx.load(str(path), load_external_data=False)
+    _check_batchnorm_inference(model, report)
+    first_dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    report.symbolic_batch = not first_dim.HasField("dim_value")
+    if not static_batch and not report.symbolic_batch:
+        report.fail(f"batch axis is fixed at {first_dim.dim_value}, expected a symbolic 'batch'")
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    sizes = [static_batch] if static_batch else list(batch_sizes)
+    for batch in sizes:
+        x = inputs[:batch]
+        try:
+            (got,) = session.run(None, {input_name: x})
+        except Exception as exc:  # onnxruntime raises its own exception types per failure
+            report.fail(f"ONNX Runtime failed at batch {batch}: {_first_line(exc)}")
+            continue
+        want = reference(x)
+        shape_ok = got.shape == want.shape
+        err = np.abs(got.astype(np.float64) - want.astype(np.float64)) if shape_ok else None
+        close = (
+            shape_ok
+            and np.isfinite(got).all()
+            and bool(np.all((err <= atol) | (err <= rtol * np.abs(want))))
+        )
+        max_err = float(err.max()) if err is not None and err.size else float("inf")
+        report.batches.append(BatchCheck(batch, list(got.shape), max_err, bool(close)))
+        if not shape_ok:
+            report.fail(
+                f"at batch {batch} the output shape is {list(got.shape)}, torch gives "
+                f"{list(want.shape)} (is the batch axis really dynamic?)"
+            )
+        elif not close:
+            report.fail(
+                f"at batch {batch} outputs differ from torch: max abs error {max_err:.3g} "
+                f"(atol {atol:g}, rtol {rtol:g})"
+            )
+    return report
+
+
+def _check_batchnorm_inference(model: onnx.ModelProto, report: CheckReport) -> None:
+    for node in model.graph.node:
+        if node.op_type != "BatchNormalization":
+            continue
+        training = any(a.name == "training_mode" and a.i == 1 for a in node.attribute)
+        if training or len(node.output) > 1:
+            report.fail(f"BatchNormalization node {node.name!r} is in training mode")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,77 @@
+"""``ganport export``: checkpoint → generator.onnx, discriminator.onnx, manifest.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("export")
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: beside the checkpoint).",
+)
+@click.option("--which", type=click.Choice(["generator", "discriminator", "both"]), default="both")
+@click.option(
+    "--weights",
+    type=click.Choice(["ema", "raw"]),
+    default="ema",
+    help="Generator weights: the EMA copy or the raw trained ones.",
+)
+@click.option(
+    "--exporter",
+    type=click.Choice(["dynamo", "torchscript"]),
+    default="dynamo",
+    help="torch.onnx exporter (see README: dynamo is torch's maintained one).",
+)
+@click.option("--opset", type=click.IntRange(13, 23), default=18, help="ONNX opset.")
+@click.option("--fp16", is_flag=True, help="Also write *_fp16.onnx (float16 inside, float32 I/O).")
+@click.option(
+    "--static-batch",
+    type=click.IntRange(1),
+    default=None,
+    help="Also write *_batchN.onnx with a fixed batch size N.",
+)
+@click.option("--no-check", is_flag=True, help="Skip running the models against torch.")
+def export_command(
+    checkpoint: Path,
+    out: Path | None,
+    which: str,
+    weights: str,
+    exporter: str,
+    opset: int,
+    fp16: bool,
+    static_batch: int | None,
+    no_check: bool,
+) -> None:
+    """Export a checkpoint's generator and/or discriminator to ONNX, checked against torch."""
+    from export import ExportOptions, export_checkpoint
+
+    options = ExportOptions(
+        opset=opset,
+        exporter=exporter,
+        fp16=fp16,
+        static_batch=static_batch,
+        weights=weights,
+        check=not no_check,
+    )
+    manifest = export_checkpoint(checkpoint, out, which=which, options=options)
+    folder = out if out is not None else checkpoint.parent
+    for model in manifest["models"]:
+        checks = model["checks"]
+        verdict = (
+            "not checked"
+            if checks is None
+            else "checked at batch "
+            + ",".join(f"{b['batch']}" for b in checks["batches"])
+            + f" (max abs err {max(b['max_abs_err'] for b in checks['batches']):.2g})"
+        )
+        click.echo(
+            f"{folder / model['file']}  {model['size_bytes'] / 1e6:.2f} MB  "
+            f"opset {model['opset']}  {verdict}"
+        )
+    click.echo(f"{folder / 'manifest.json'}")

@@ -1,0 +1,39 @@
+import json
+import subprocess
+import sys
+
+
+def ganport(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "ganport", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_export_command_writes_checked_models(tmp_path, dcgan28_checkpoint):
+    proc = ganport("export", dcgan28_checkpoint, "--out", tmp_path, "--exporter", "torchscript")
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert [m["file"] for m in manifest["models"]] == ["generator.onnx", "discriminator.onnx"]
+    assert "checked at batch 1,2,7,64" in proc.stdout
+
+
+def test_export_errors_are_one_line(tmp_path, dcgan28_checkpoint):
+    corrupt = tmp_path / "c.pt"
+    corrupt.write_bytes(dcgan28_checkpoint.read_bytes()[:-100])
+    cases = [
+        (["export", tmp_path / "missing.pt"], 2, "does not exist"),
+        (["export", corrupt, "--out", tmp_path / "o"], 2, "not a readable checkpoint"),
+        (["export", dcgan28_checkpoint, "--opset", "9"], 2, "--opset"),
+        # A file where the output folder should be: nothing can be written there.
+        (["export", dcgan28_checkpoint, "--out", corrupt / "sub"], 1, "cannot write"),
+        (["export", dcgan28_checkpoint, "--out", corrupt], 2, "is a file"),
+    ]
+    for args, code, message in cases:
+        proc = ganport(*args)
+        assert proc.returncode == code, (args, proc.stderr)
+        assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+    assert corrupt.read_bytes() == dcgan28_checkpoint.read_bytes()[:-100]
