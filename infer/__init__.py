@@ -5,6 +5,9 @@ numpy and Pillow: never torch. Parity and benchmark modules compare against torc
 import it inside their functions.
 """
 
+from infer.discriminator import Discriminator, sigmoid
+from infer.generator import Generator
 from infer.metadata import ModelMetadata
+from infer.session import create_session
 
-__all__ = ["ModelMetadata"]
+__all__ = ["Discriminator", "Generator", "ModelMetadata", "create_session", "sigmoid"]

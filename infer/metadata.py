@@ -66,7 +66,9 @@ class ModelMetadata:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{source}: '{METADATA_KEY}' metadata is not valid JSON ({exc})") from exc
+            raise InputError(
+                f"{source}: '{METADATA_KEY}' metadata is not valid JSON ({exc})"
+            ) from exc
         if not isinstance(data, dict):
             raise InputError(f"{source}: '{METADATA_KEY}' metadata is not a JSON object")
         version = data.get("format_version")
@@ -94,16 +96,20 @@ class ModelMetadata:
         for name in ("nz", "channels", "height", "width"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise InputError(f"{source}: metadata {name} must be a positive integer, not {value!r}")
+                raise InputError(
+                    f"{source}: metadata {name} must be a positive integer, not {value!r}"
+                )
         if self.io_dtype not in ("float32", "float16"):
-            raise InputError(f"{source}: metadata io_dtype {self.io_dtype!r} is not float32/float16")
+            raise InputError(
+                f"{source}: metadata io_dtype {self.io_dtype!r} is not float32/float16"
+            )
 
 
 def metadata_from_map(props: dict[str, str], source: str = "model") -> ModelMetadata:
     """Read the ganport object from a model's metadata map (ONNX or onnxruntime's)."""
     if METADATA_KEY not in props:
         raise InputError(
-            f"{source}: no '{METADATA_KEY}' metadata in this ONNX model; export it with "
-            "`ganport export` (or pass the layout explicitly)"
+            f"{source}: no '{METADATA_KEY}' metadata in this ONNX model; "
+            "export it with `ganport export`"
         )
     return ModelMetadata.from_json(props[METADATA_KEY], source)

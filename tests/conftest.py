@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
@@ -40,9 +42,17 @@ OPSETS = [13, 17]
 
 
 @pytest.fixture(scope="session")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory, dcgan28_checkpoint: Path) -> dict:
+def mlp28_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLP 28×28 run trained 6 real steps."""
+    return train_run(tmp_path_factory.mktemp("mlp28"), "mlp", 28)
+
+
+@pytest.fixture(scope="session")
+def checkpoints(
+    tmp_path_factory: pytest.TempPathFactory, dcgan28_checkpoint: Path, mlp28_checkpoint: Path
+) -> dict:
     """One briefly trained checkpoint per (arch, image size)."""
-    found = {("dcgan", 28): dcgan28_checkpoint}
+    found = {("dcgan", 28): dcgan28_checkpoint, ("mlp", 28): mlp28_checkpoint}
     for arch, size in ARCH_SIZES:
         if (arch, size) not in found:
             found[(arch, size)] = train_run(tmp_path_factory.mktemp(f"{arch}{size}"), arch, size)
@@ -51,7 +61,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory, dcgan28_checkpoint: Pa
 
 @pytest.fixture(scope="session")
 def export_matrix(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict) -> dict:
-    """Every (arch, size, exporter, opset) exported once: folder with G, D and manifest."""
+    """Every (arch, size, exporter, opset) exported once: G, D (fp32 and fp16), manifest."""
     from export import ExportOptions, export_checkpoint
 
     folders = {}
@@ -59,7 +69,8 @@ def export_matrix(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict) -
         for exporter in EXPORTERS:
             for opset in OPSETS:
                 out = tmp_path_factory.mktemp(f"{arch}{size}-{exporter}-{opset}")
-                export_checkpoint(ckpt, out, options=ExportOptions(exporter=exporter, opset=opset))
+                options = ExportOptions(exporter=exporter, opset=opset, fp16=True)
+                export_checkpoint(ckpt, out, options=options)
                 folders[(arch, size, exporter, opset)] = out
     return folders
 
@@ -72,11 +83,6 @@ def dcgan28_export(tmp_path_factory: pytest.TempPathFactory, dcgan28_checkpoint:
     out = tmp_path_factory.mktemp("dcgan28-export")
     export_checkpoint(dcgan28_checkpoint, out)
     return out
-
-
-@pytest.fixture(scope="session")
-def mlp28_checkpoint(checkpoints: dict) -> Path:
-    return checkpoints[("mlp", 28)]
 
 
 @pytest.fixture(scope="session")

@@ -32,10 +32,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def _register() -> None:
     from ganport.cli.export import export_command
+    from ganport.cli.parity import parity_command
+    from ganport.cli.sample import sample_command
+    from ganport.cli.score import score_command
     from ganport.cli.train import train_command
 
     cli.add_command(train_command, "train")
     cli.add_command(export_command, "export")
+    cli.add_command(sample_command, "sample")
+    cli.add_command(score_command, "score")
+    cli.add_command(parity_command, "parity")
 
 
 def run_command(command: click.Command, prog_name: str, args: list[str] | None = None) -> None:

@@ -26,9 +26,7 @@ def test_export_runs_at_every_batch_size_and_matches_torch(case, export_matrix, 
     nz = ckpt.config.model.nz
     for name in ("generator.onnx", "discriminator.onnx"):
         model = onnx.load(str(folder / name))
-        assert any(
-            o.version == opset for o in model.opset_import if o.domain in ("", "ai.onnx")
-        )
+        assert any(o.version == opset for o in model.opset_import if o.domain in ("", "ai.onnx"))
         assert not any(n.op_type == "BatchNormalization" for n in model.graph.node)
     for batch in (1, 2, 7, 64):
         z = latent(batch, nz, seed=batch)

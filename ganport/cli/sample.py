@@ -1,0 +1,123 @@
+"""``ganport sample``: images from an exported generator on ONNX Runtime (no torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    import numpy as np
+
+GRID_LIMIT = 256  # a PNG grid of more images is unreadable; --npy holds them all
+
+
+@click.command("sample")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-n", "n", type=click.IntRange(1), default=64, help="Number of samples.")
+@click.option("--seed", type=click.IntRange(0), default=0, help="Latent seed; row i is sample i.")
+@click.option(
+    "--batch-size", type=click.IntRange(1), default=None, help="Rows per run (default 256)."
+)
+@click.option(
+    "--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", help="Where to run."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"PNG grid of the first {GRID_LIMIT} samples (default samples.png without --npy).",
+)
+@click.option(
+    "--npy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="All samples as float32 (n, C, H, W) in [-1, 1].",
+)
+@click.option(
+    "--truncation",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Redraw latent entries beyond ±T (truncation trick).",
+)
+@click.option(
+    "--interpolate",
+    type=(click.IntRange(0), click.IntRange(0)),
+    default=None,
+    metavar="SEED_A SEED_B",
+    help="Slerp from SEED_A's first latent to SEED_B's instead of sampling -n.",
+)
+@click.option("--steps", type=click.IntRange(2), default=8, help="Images along --interpolate.")
+def sample_command(
+    model: Path,
+    n: int,
+    seed: int,
+    batch_size: int | None,
+    provider: str,
+    out: Path | None,
+    npy: Path | None,
+    truncation: float | None,
+    interpolate: tuple[int, int] | None,
+    steps: int,
+) -> None:
+    """Sample MODEL.onnx (a ganport generator); writes a PNG grid and/or a .npy array."""
+    from infer import Generator
+
+    generator = Generator(model, provider=provider)
+    click.echo(f"provider: {generator.provider}")
+    if out is None and npy is None:
+        out = Path("samples.png")
+    if interpolate is not None:
+        images = generator.interpolate(*interpolate, steps, truncation=truncation)
+        _stream(iter([images]), steps, generator.image_shape, out, npy, nrow=steps)
+        return
+    if n > GRID_LIMIT and out is not None:
+        click.echo(f"grid: the first {GRID_LIMIT} of {n} samples", err=True)
+    batches = generator.iter_batches(n, seed, batch_size, truncation)
+    _stream(batches, n, generator.image_shape, out, npy)
+
+
+def _stream(
+    batches: Iterator[np.ndarray],
+    n: int,
+    image_shape: tuple[int, ...],
+    out: Path | None,
+    npy: Path | None,
+    nrow: int | None = None,
+) -> None:
+    """Write ``n`` images as their batches come, so memory holds one batch plus the grid
+    whatever n is: the .npy header first, then each batch's bytes appended (a memory
+    map would keep every written page resident), and the first GRID_LIMIT rows for the
+    grid. Both files appear atomically, or not at all.
+    """
+    import contextlib
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from ganport.atomic import atomic_path
+    from ganport.images import save_grid
+
+    grid = np.empty((min(n, GRID_LIMIT), *image_shape), np.float32)
+    with contextlib.ExitStack() as stack:
+        array_file = None
+        if npy is not None:
+            array_file = stack.enter_context(open(stack.enter_context(atomic_path(npy)), "wb"))
+            header = {"descr": "<f4", "fortran_order": False, "shape": (n, *image_shape)}
+            np.lib.format.write_array_header_1_0(array_file, header)
+        bar = stack.enter_context(tqdm(total=n, unit="img", disable=None, leave=False))
+        start = 0
+        for images in batches:
+            if array_file is not None:
+                array_file.write(np.ascontiguousarray(images, dtype="<f4").tobytes())
+            if start < len(grid):
+                grid[start : start + len(images)] = images[: len(grid) - start]
+            start += len(images)
+            bar.update(len(images))
+    if npy is not None:
+        click.echo(f"array: {npy}")
+    if out is not None:
+        save_grid(grid, out, nrow=nrow)
+        click.echo(f"grid:  {out}")

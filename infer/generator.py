@@ -1,0 +1,90 @@
+"""``infer.Generator``: images from seeds on ONNX Runtime, without torch.
+
+Every image is a function of (model, seed, row index) alone: z follows the latent
+convention and is streamed in batches, so ``sample(10)`` equals the first ten rows of
+``sample(64, batch_size=7)`` and 100,000 samples never need 100,000 rows in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ganport import images as image_files
+from ganport.errors import InputError
+from infer.latent import latent, latent_batches, slerp
+from infer.model import OnnxModel
+
+
+class Generator(OnnxModel):
+    """An exported ganport generator: z (batch, nz) → image (batch, C, H, W) in [-1, 1].
+
+    ``Generator(path, provider="auto", **session_options)``; session options are those
+    of ``infer.session.create_session``. ``provider`` after loading is the one that runs.
+    """
+
+    role = "generator"
+
+    @property
+    def nz(self) -> int:
+        return self.metadata.nz
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.metadata.image_shape
+
+    def sample(
+        self,
+        n: int,
+        seed: int = 0,
+        batch_size: int | None = None,
+        truncation: float | None = None,
+    ) -> np.ndarray:
+        """``n`` images of ``seed`` as float32 (n, C, H, W) in [-1, 1].
+
+        ``truncation``: redraw latent entries beyond ±T (see ``infer.latent.truncate``);
+        lower T trades variety for typical-looking samples.
+        """
+        batches = self.iter_batches(n, seed, batch_size, truncation)
+        out = np.empty((n, *self.image_shape), np.float32)
+        start = 0
+        for images in batches:
+            out[start : start + len(images)] = images
+            start += len(images)
+        return out
+
+    def iter_batches(
+        self,
+        n: int,
+        seed: int = 0,
+        batch_size: int | None = None,
+        truncation: float | None = None,
+    ) -> Iterator[np.ndarray]:
+        """The rows of ``sample(n, seed)`` as consecutive float32 batches, drawn lazily."""
+        chunks = latent_batches(n, self.nz, seed, batch_size or self.default_batch, truncation)
+        return (self.generate(z) for z in chunks)
+
+    def generate(self, z: np.ndarray) -> np.ndarray:
+        """Images for explicit latents ``z`` (m, nz): for callers that build their own z."""
+        z = np.asarray(z)
+        if z.ndim != 2 or z.shape[1] != self.nz or len(z) == 0:
+            raise InputError(f"{self.path}: z must be shaped (m, {self.nz}), got {z.shape}")
+        return self._run(z.astype(np.float32, copy=False), self.image_shape)
+
+    def interpolate(
+        self, seed_a: int, seed_b: int, steps: int, truncation: float | None = None
+    ) -> np.ndarray:
+        """``steps`` images along the slerp from seed_a's first z row to seed_b's.
+
+        The ends are exactly ``sample(1, seed_a)`` and ``sample(1, seed_b)`` (with the same
+        truncation).
+        """
+        a = latent(1, self.nz, seed_a, truncation)[0]
+        b = latent(1, self.nz, seed_b, truncation)[0]
+        return self.generate(slerp(a, b, steps))
+
+    @staticmethod
+    def to_uint8(images: np.ndarray) -> np.ndarray:
+        """float images in [-1, 1] → uint8 pixels, by the project-wide rule."""
+        return image_files.to_uint8(images)
