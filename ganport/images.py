@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -109,9 +108,10 @@ def read_array(path: str | os.PathLike[str]) -> np.ndarray:
     An .npz may hold one array, or several with one named ``images``, ``x`` or ``X``.
     """
     path = Path(path)
+    _existing(path)
     try:
-        loaded = np.load(_existing(path), allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as exc:  # numpy's header parser raises ValueError, SyntaxError, TokenError...
         raise InputError(f"{path}: not a readable .npy/.npz array ({exc})") from exc
     if isinstance(loaded, np.ndarray):
         return loaded
@@ -126,7 +126,7 @@ def read_array(path: str | os.PathLike[str]) -> np.ndarray:
             )
         try:
             return loaded[key]
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        except Exception as exc:  # a corrupt member fails deep inside zipfile or numpy
             raise InputError(f"{path}: corrupt array {key!r} ({exc})") from exc
 
 

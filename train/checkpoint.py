@@ -6,6 +6,7 @@ Plain data only (dicts, lists, numbers, strings, tensors) so that loading uses
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import pickle
@@ -53,7 +54,10 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path
     """Write ``state`` to ``path`` via a temp file and a rename: never a half-written file."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "versions": versions(), **state}
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as exc:  # torch reports a failed write (full disk) this way
+            raise OSError(errno.EIO, str(exc).strip().splitlines()[0]) from exc
     return Path(path)
 
 

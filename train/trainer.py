@@ -202,8 +202,14 @@ def train(
     out = Path(options.out)
     trainer = Trainer(config, data, device)
     ckpt_path = out / CHECKPOINT_NAME
+    _remove_stale_temporaries(out)
     if resume:
         _resume(trainer, ckpt_path, config)
+    elif ckpt_path.exists():
+        raise InputError(
+            f"{out} already holds a run ({ckpt_path.name}); continue it with --resume "
+            "or train into another --out"
+        )
     target = _target_steps(options, trainer.steps_per_epoch)
     metrics_path = out / METRICS_NAME
     _truncate_metrics(metrics_path, trainer.step)
@@ -222,9 +228,14 @@ def train(
         while trainer.step < target and stop.signal is None:
             losses = trainer.train_step()
             if not all(math.isfinite(v) for v in losses.values()):
+                kept = (
+                    f"the last good checkpoint is {ckpt_path} (step {saved_at})"
+                    if ckpt_path.exists()
+                    else "no checkpoint had been written yet"
+                )
                 raise JobFailed(
-                    f"loss became non-finite at step {trainer.step} ({_fmt(losses)}); training "
-                    f"stopped, the last good checkpoint is {ckpt_path} (step {saved_at})"
+                    f"loss became non-finite at step {trainer.step} ({_fmt(losses)}); "
+                    f"training stopped; {kept}"
                 )
             record = {"step": trainer.step, "epoch": (trainer.step - 1) // trainer.steps_per_epoch}
             log.write(json.dumps({**record, **losses, "time": round(time.time(), 3)}) + "\n")
@@ -261,6 +272,12 @@ def _resume(trainer: Trainer, ckpt_path: Path, config: TrainConfig) -> None:
             "resume with the checkpoint's own settings (see `ganport train --help`)"
         )
     trainer.load_state_dict(ckpt.state)
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete temp files a killed run left mid-save; the complete files are untouched."""
+    for tmp in out.glob(f".{CHECKPOINT_NAME}.*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def _target_steps(options: RunOptions, steps_per_epoch: int) -> int:

@@ -33,6 +33,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     from ganport.cli.export import export_command
     from ganport.cli.parity import parity_command
+    from ganport.cli.pipeline import pipeline_command
     from ganport.cli.sample import sample_command
     from ganport.cli.score import score_command
     from ganport.cli.train import train_command
@@ -42,6 +43,7 @@ def _register() -> None:
     cli.add_command(sample_command, "sample")
     cli.add_command(score_command, "score")
     cli.add_command(parity_command, "parity")
+    cli.add_command(pipeline_command, "pipeline")
 
 
 def run_command(command: click.Command, prog_name: str, args: list[str] | None = None) -> None:

@@ -1,0 +1,112 @@
+"""``ganport pipeline``: train → export → sample through ONNX Runtime → parity, one command."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+DEFAULT_EPOCHS = 40
+
+
+@click.command("pipeline")
+@click.option("--data", default="mnist5k", metavar="mnist5k|digits|PATH", help="Training data.")
+@click.option("--arch", type=click.Choice(["mlp", "dcgan"]), default="dcgan")
+@click.option("--image-size", type=click.IntRange(4, 256), default=28)
+@click.option("--epochs", type=click.IntRange(1), default=DEFAULT_EPOCHS)
+@click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]), default="bce")
+@click.option("--seed", type=int, default=0)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    help="Where torch trains.",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    help="Where ONNX Runtime samples and checks parity.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("artifacts/pipeline"),
+    help="Run folder.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run already in --out.")
+def pipeline_command(
+    data: str,
+    arch: str,
+    image_size: int,
+    epochs: int,
+    loss: str,
+    seed: int,
+    device: str,
+    provider: str,
+    out: Path,
+    resume: bool,
+) -> None:
+    """Train a GAN, export it, sample it on ONNX Runtime and check parity with torch."""
+    from export import export_checkpoint
+    from infer import Generator
+    from infer.parity import run_parity
+    from infer.parity_report import summary_table, write_junit, write_report
+    from train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset, train
+
+    started = time.perf_counter()
+    if resume:
+        config = load_checkpoint(out / "checkpoint.pt").config
+    else:
+        model = ModelConfig(arch=arch, image_size=image_size)
+        config = TrainConfig.for_loss(loss, model, data=data, seed=seed)
+    dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
+    click.echo(
+        f"[1/4] train {config.model.arch} {config.model.image_size}px on {config.data} "
+        f"({len(dataset)} images, {epochs} epochs)"
+    )
+    result = train(
+        config, dataset, RunOptions(out=out, epochs=epochs, device=device), resume=resume
+    )
+    if result.interrupted_by:
+        click.echo(
+            f"stopped by {result.interrupted_by}; continue with --resume --out {out}", err=True
+        )
+        raise click.exceptions.Exit(130 if result.interrupted_by == "SIGINT" else 143)
+
+    click.echo("[2/4] export to ONNX")
+    onnx_dir = out / "onnx"
+    manifest = export_checkpoint(result.checkpoint, onnx_dir)
+
+    click.echo("[3/4] sample through ONNX Runtime")
+    generator = Generator(onnx_dir / "generator.onnx", provider=provider)
+    grid = out / "samples_onnx.png"
+    from ganport.images import save_grid
+
+    save_grid(generator.sample(64, seed=seed), grid)
+
+    click.echo("[4/4] parity torch ↔ ONNX Runtime")
+    report = run_parity(result.checkpoint, onnx_dir, provider=provider)
+    write_report(report, out / "parity.json")
+    write_junit(report, out / "parity.xml")
+    click.echo(summary_table(report))
+
+    losses = "  ".join(f"{k}={v:.3f}" for k, v in result.last_losses.items())
+    sizes = ", ".join(f"{m['file']} {m['size_bytes'] / 1e6:.2f} MB" for m in manifest["models"])
+    click.echo("")
+    click.echo(f"training     step {result.step}, {result.seconds:.0f}s, {losses}")
+    click.echo(f"checkpoint   {result.checkpoint}")
+    click.echo(f"metrics      {out / 'metrics.jsonl'}")
+    if result.sample_grids:
+        click.echo(f"torch grid   {result.sample_grids[-1]}")
+    click.echo(f"onnx models  {onnx_dir} ({sizes})")
+    click.echo(f"onnx grid    {grid} (on {generator.provider})")
+    click.echo(
+        f"parity       {'PASS' if report.passed else 'FAIL'}: {out / 'parity.json'}, "
+        f"{out / 'parity.xml'}"
+    )
+    click.echo(f"total        {time.perf_counter() - started:.0f}s")
+    if not report.passed:
+        click.echo(f"ganport: error: parity failed: {report.failures()[0]}", err=True)
+        raise click.exceptions.Exit(1)
