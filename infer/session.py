@@ -15,6 +15,7 @@ import ctypes
 import io
 import os
 import platform
+import re
 import sys
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -224,6 +225,14 @@ def _load(
     try:
         return ort.InferenceSession(str(model), sess_options=options, providers=providers)
     except _ORT_ERRORS as exc:
+        text = str(exc)
+        if "External data" in text or "external data" in text:
+            # onnxruntime refuses absolute paths and paths escaping the model's folder.
+            detail = re.search(r"(External data path[^\n]*|Absolute path[^\n]*)", text)
+            raise InputError(
+                f"{model}: refused: its weights reference external data outside the model's "
+                f"folder ({detail.group(1) if detail else _first_line(exc)})"
+            ) from exc
         raise InputError(f"{model}: not a loadable ONNX model ({_first_line(exc)})") from exc
 
 

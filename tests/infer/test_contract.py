@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ganport.cli import main
 from ganport.errors import InputError, JobFailed
 from infer import Discriminator, Generator, ModelMetadata
+from infer.session import create_session
 
 NZ, C, H, W = 4, 1, 2, 2
 ONNX_TYPES = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}
@@ -214,3 +215,28 @@ def test_non_finite_output_fails_the_job(tmp_path, capsys):
     assert exit_.value.code == 1
     assert "NaN or Inf" in capsys.readouterr().err
     assert not (tmp_path / "s.npy").exists(), "a failed run must not leave a partial array"
+
+
+@pytest.mark.parametrize("location", ["../secret/weights.bin", "/etc/hostname"])
+def test_external_data_outside_the_model_folder_is_refused(tmp_path, location):
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "weights.bin").write_bytes(np.ones(16, np.float32).tobytes())
+    weight = numpy_helper.from_array(np.ones((4, 4), np.float32), "w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "64")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["z", "w"], ["image"])],
+        "g",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 4])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=10)
+    (tmp_path / "models").mkdir()
+    path = tmp_path / "models" / "g.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(InputError, match="refused: its weights reference external data"):
+        create_session(path, "cpu")
