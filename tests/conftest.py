@@ -93,3 +93,11 @@ def mlp28_export(tmp_path_factory: pytest.TempPathFactory, mlp28_checkpoint: Pat
     out = tmp_path_factory.mktemp("mlp28-export")
     export_checkpoint(mlp28_checkpoint, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def mnist5k_feature_net(mnist5k_28, tmp_path_factory: pytest.TempPathFactory):
+    """The default feature network of mnist5k at 28 px, trained once per session."""
+    from train.feature_net import feature_net_for
+
+    return feature_net_for(mnist5k_28, cache_dir=tmp_path_factory.getbasetemp() / "feature_nets")

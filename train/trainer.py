@@ -14,7 +14,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ from train.losses import LOSSES, gradient_penalty
 from train.models import build_discriminator, build_generator
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "checkpoint_best.pt"
 METRICS_NAME = "metrics.jsonl"
 GRID_SAMPLES = 64
 
@@ -50,6 +51,8 @@ class RunOptions:
     checkpoint_every: int = 0  # steps between checkpoints; 0: at the end of each epoch only
     keep: int = 0  # earlier checkpoints to keep as checkpoint-stepNNNNNNN.pt
     progress: bool | None = None  # None: a bar when stderr is a terminal
+    eval_every: int = 0  # steps between FID evaluations (0: none); best kept as checkpoint_best.pt
+    eval_samples: int = 1000
 
 
 @dataclass
@@ -99,6 +102,7 @@ class Trainer:
         self.d_loss_fn, self.g_loss_fn = LOSSES[config.loss]
         self.step = 0
         self.last_losses: dict[str, float] = {}
+        self.best_fid = math.inf
 
     @property
     def steps_per_epoch(self) -> int:
@@ -180,6 +184,7 @@ class Trainer:
             "rng": {"noise": self.noise.get_state(), "torch": torch.get_rng_state()},
             "data": self.data.name,
             "last_losses": dict(self.last_losses),
+            "best_fid": self.best_fid,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -192,6 +197,7 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         self.step = int(state["step"])
         self.last_losses = dict(state.get("last_losses", {}))
+        self.best_fid = float(state.get("best_fid", math.inf))
 
 
 def train(
@@ -218,6 +224,7 @@ def train(
         result.last_losses = trainer.last_losses
         return result
 
+    evaluate = _evaluator(trainer, options)
     start = time.perf_counter()
     saved_at = trainer.step
     with (
@@ -249,6 +256,21 @@ def train(
                     trainer.sample_grid(out / "samples" / f"epoch_{epoch:03d}.png")
                 )
             periodic = options.checkpoint_every and trainer.step % options.checkpoint_every == 0
+            if evaluate is not None and trainer.step % options.eval_every == 0:
+                fid = evaluate()
+                log.write(
+                    json.dumps(
+                        {
+                            "step": trainer.step,
+                            "fid": round(fid, 4),
+                            "eval_samples": options.eval_samples,
+                        }
+                    )
+                    + "\n"
+                )
+                if fid < trainer.best_fid:
+                    trainer.best_fid = fid
+                    save_checkpoint(out / BEST_NAME, {**trainer.state_dict(), "fid": fid})
             if epoch_done or periodic:
                 _save(trainer, ckpt_path, options.keep)
                 saved_at = trainer.step
@@ -272,6 +294,27 @@ def _resume(trainer: Trainer, ckpt_path: Path, config: TrainConfig) -> None:
             "resume with the checkpoint's own settings (see `ganport train --help`)"
         )
     trainer.load_state_dict(ckpt.state)
+
+
+def _evaluator(trainer: Trainer, options: RunOptions) -> Callable[[], float] | None:
+    """FID of G_ema every ``eval_every`` steps, on the cached feature network of the data.
+
+    Needs labelled data (the feature network is a classifier). It draws no torch random
+    numbers, so a run with evaluations repeats the same training steps as one without.
+    """
+    if not options.eval_every:
+        return None
+    if trainer.data.labels is None:
+        raise InputError(f"--eval-every needs labelled data; {trainer.data.name!r} has no labels")
+    from train.feature_net import feature_net_for, quick_fid
+
+    net = feature_net_for(trainer.data, seed=0)
+    nz = trainer.config.model.nz
+
+    def evaluate() -> float:
+        return quick_fid(trainer.generator_ema, trainer.data, options.eval_samples, net, nz)
+
+    return evaluate
 
 
 def _remove_stale_temporaries(out: Path) -> None:

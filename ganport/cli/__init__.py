@@ -31,6 +31,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 def _register() -> None:
+    from ganport.cli.bench import bench_command
+    from ganport.cli.evaluate import evaluate_command
     from ganport.cli.export import export_command
     from ganport.cli.parity import parity_command
     from ganport.cli.pipeline import pipeline_command
@@ -43,7 +45,9 @@ def _register() -> None:
     cli.add_command(sample_command, "sample")
     cli.add_command(score_command, "score")
     cli.add_command(parity_command, "parity")
+    cli.add_command(bench_command, "bench")
     cli.add_command(pipeline_command, "pipeline")
+    cli.add_command(evaluate_command, "evaluate")
 
 
 def run_command(command: click.Command, prog_name: str, args: list[str] | None = None) -> None:

@@ -48,6 +48,16 @@ import click
 )
 @click.option("--keep", type=click.IntRange(0), default=0, help="Earlier checkpoints to keep.")
 @click.option(
+    "--eval-every",
+    type=click.IntRange(0),
+    default=0,
+    help="Steps between FID evaluations, logged to metrics.jsonl; the best checkpoint is kept "
+    "as OUT/checkpoint_best.pt (0: off). Needs labelled data.",
+)
+@click.option(
+    "--eval-samples", type=click.IntRange(100), default=1000, help="Samples per FID evaluation."
+)
+@click.option(
     "--resume", is_flag=True, help="Continue from OUT/checkpoint.pt with its own settings."
 )
 def train_command(
@@ -69,6 +79,8 @@ def train_command(
     out: Path,
     checkpoint_every: int,
     keep: int,
+    eval_every: int,
+    eval_samples: int,
     resume: bool,
 ) -> None:
     """Train a GAN; writes OUT/checkpoint.pt, OUT/metrics.jsonl and OUT/samples/epoch_NNN.png."""
@@ -99,6 +111,8 @@ def train_command(
         device=device,
         checkpoint_every=checkpoint_every,
         keep=keep,
+        eval_every=eval_every,
+        eval_samples=eval_samples,
     )
     result = run_training(config, dataset, options, resume=resume)
     losses = "  ".join(f"{k}={v:.4f}" for k, v in result.last_losses.items())
