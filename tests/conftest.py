@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,26 @@ import pytest
 pytest_plugins = ["pytester"]
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def run_ganport(*args: object, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it: a real subprocess, real exit code, real stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "ganport", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_inprocess(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    """Run the CLI in-process as the console script does; (exit code, stdout, stderr)."""
+    from ganport.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return exit_.value.code, out, err
 
 
 def train_run(out: Path, arch: str, image_size: int, steps: int = 6, width: int = 8, **kwargs):

@@ -1,15 +1,6 @@
 import json
-import subprocess
-import sys
 
-
-def ganport(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "ganport", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.conftest import run_ganport as ganport
 
 
 def test_export_command_writes_checked_models(tmp_path, dcgan28_checkpoint):

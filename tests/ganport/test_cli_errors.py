@@ -1,19 +1,9 @@
 """Every command, fed the mistakes users make: one line on stderr, exit 2 or 1, no traceback,
 and nothing that was there before is touched."""
 
-import subprocess
-import sys
-
 import pytest
 
-
-def ganport(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "ganport", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.conftest import run_ganport as ganport
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ganport.cli import main
+from tests.conftest import run_inprocess as ganport
 
 TINY = ("--threads", 1, "--repeats", 2, "--warmup", 1, "--rounds", 2, "--matmul-size", 64)
-
-
-def ganport(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run the CLI in-process as the console script does; (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def test_bench_of_an_export_folder_writes_a_full_report(mlp28_export, tmp_path, capsys):

@@ -11,24 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganport.cli import main
 from ganport.errors import InputError
 from ganport.images import make_grid, to_float, to_uint8
 from infer import Discriminator, Generator
 from infer.session import create_session
+from tests.conftest import run_inprocess as ganport
 
 
 @pytest.fixture(scope="module")
 def models(dcgan28_export: Path) -> tuple[Path, Path]:
     return dcgan28_export / "generator.onnx", dcgan28_export / "discriminator.onnx"
-
-
-def ganport(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run the CLI in-process as the console script does; (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def test_sample_writes_a_png_grid_of_the_samples(models, tmp_path, capsys):

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganport.cli import main
 from ganport.errors import InputError
 from infer.evaluate import evaluate
+from tests.conftest import run_inprocess as ganport
 
 N = 500
 
@@ -18,14 +18,6 @@ N = 500
 @pytest.fixture(scope="module")
 def checkpoint_eval(dcgan28_checkpoint: Path, mnist5k_feature_net):
     return evaluate(dcgan28_checkpoint, n=N, provider="cpu", feature_net=mnist5k_feature_net)
-
-
-def ganport(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    """Run the CLI in-process as the console script does; (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return exit_.value.code, out, err
 
 
 def test_a_barely_trained_generator_lies_between_floor_and_ceiling(checkpoint_eval):

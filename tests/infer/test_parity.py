@@ -2,8 +2,6 @@
 
 import json
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -15,17 +13,9 @@ from infer.metadata import METADATA_KEY
 from infer.parity import assert_parity, run_parity
 from infer.tolerance import PROFILES, Tolerance, compare
 from tests.conftest import ARCH_SIZES, EXPORTERS, OPSETS, train_run
+from tests.conftest import run_ganport as ganport
 
 FAST = {"batch_sizes": (1, 2, 7, 64), "seeds": (0,), "sweep_samples": 100}
-
-
-def ganport(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "ganport", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 @pytest.mark.parametrize(

@@ -5,15 +5,7 @@ import sys
 
 import pytest
 
-
-def ganport(*args, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "ganport", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
+from tests.conftest import run_ganport as ganport
 
 
 def test_train_writes_checkpoint_metrics_and_a_sample_grid(tmp_path):
