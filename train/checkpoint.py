@@ -98,32 +98,38 @@ class Checkpoint:
         return model.eval()
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> Checkpoint:
-    """Load a ganport checkpoint safely (no arbitrary unpickling); clear errors for bad files."""
+def load_plain(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
+    """``torch.load(weights_only=True)`` with one clear InputError for every bad file.
+
+    Shared by everything ganport reads with torch.load, so no reader can fall back to a
+    full unpickle; ``what`` names the kind of file in the messages.
+    """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: no such checkpoint")
+        raise InputError(f"{path}: no such {what}")
     if path.is_dir():
-        raise InputError(
-            f"{path}: is a folder; give the checkpoint file (e.g. {path}/checkpoint.pt)"
-        )
+        raise InputError(f"{path}: is a folder; give the {what} file")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
         if found:
             raise InputError(
                 f"{path}: refused: the file holds objects other than plain data "
                 f"({found.group(1)}) and loading it could run code; ganport only loads "
-                "weights-only checkpoints"
+                f"weights-only files"
             ) from exc
         detail = re.search(r"WeightsUnpickler error: (.*)", str(exc))
         reason = detail.group(1) if detail else "unpickling failed"
-        raise InputError(f"{path}: not a readable checkpoint ({reason})") from exc
+        raise InputError(f"{path}: not a readable {what} ({reason})") from exc
     except Exception as exc:  # torch raises RuntimeError, EOFError, ValueError... for bad files
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a readable checkpoint ({reason})") from exc
-    return checkpoint_from_state(state, path)
+        raise InputError(f"{path}: not a readable {what} ({reason})") from exc
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Load a ganport checkpoint safely (no arbitrary unpickling); clear errors for bad files."""
+    return checkpoint_from_state(load_plain(path), Path(path))
 
 
 def checkpoint_from_state(state: Any, path: Path | None = None) -> Checkpoint:

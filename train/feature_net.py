@@ -28,6 +28,7 @@ from torch import nn
 
 from ganport.atomic import atomic_path
 from ganport.errors import InputError
+from train.checkpoint import load_plain
 from train.data import BUILTIN, Dataset
 from train.latent import latent
 from train.quality import GaussianStats, frechet_distance_from_stats, gaussian_stats
@@ -322,10 +323,7 @@ _INFO_FIELDS = (
 def load_feature_net(path: str | os.PathLike[str]) -> TrainedFeatureNet:
     """Load and validate a saved feature network; anything wrong is an InputError."""
     path = Path(path)
-    try:
-        payload: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for unreadable files
-        raise InputError(f"{path}: not a readable feature network ({type(exc).__name__})") from exc
+    payload: Any = load_plain(path, "feature network")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path}: not a ganport feature network")
     if payload.get("recipe_version") != RECIPE_VERSION:
