@@ -126,7 +126,7 @@ def test_files_that_are_not_feature_networks_are_refused(tmp_path):
         load_feature_net(foreign)
     code = tmp_path / "code.pt"
     torch.save({"format": "ganport-feature-net", "hook": np.random.default_rng}, code)
-    with pytest.raises(InputError, match="refused: .* could run code"):
+    with pytest.raises(InputError, match=r"refused: .* could run code"):
         load_feature_net(code)
 
 
