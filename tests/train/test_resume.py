@@ -45,3 +45,19 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
     train_run(tmp_path / "c", seed=4, **kwargs)
     assert _losses(tmp_path / "a") == _losses(tmp_path / "b")
     assert _losses(tmp_path / "a") != _losses(tmp_path / "c")
+
+
+def test_keep_holds_the_latest_earlier_checkpoints(tmp_path):
+    from train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
+
+    config = TrainConfig(
+        model=ModelConfig(arch="mlp", image_size=16, width=4, nz=8), data="digits", batch_size=64
+    )
+    options = RunOptions(
+        out=tmp_path, steps=6, device="cpu", progress=False, checkpoint_every=2, keep=2
+    )
+    train(config, load_dataset("digits", 16), options)
+    kept = sorted(p.name for p in tmp_path.glob("checkpoint-step*.pt"))
+    assert kept == ["checkpoint-step0000004.pt", "checkpoint-step0000006.pt"]
+    assert load_checkpoint(tmp_path / kept[0]).step == 4
+    assert load_checkpoint(tmp_path / "checkpoint.pt").step == 6
