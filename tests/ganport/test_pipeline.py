@@ -1,34 +1,26 @@
 """The README's main command, end to end, on a small real run."""
 
 import json
-import subprocess
-import sys
 
 from PIL import Image
+
+from tests.conftest import run_ganport as ganport
 
 
 def test_pipeline_trains_exports_samples_and_checks_parity(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ganport",
-            "pipeline",
-            "--arch",
-            "mlp",
-            "--data",
-            "digits",
-            "--image-size",
-            "16",
-            "--epochs",
-            "1",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    proc = ganport(
+        "pipeline",
+        "--arch",
+        "mlp",
+        "--data",
+        "digits",
+        "--image-size",
+        "16",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
     )
     assert proc.returncode == 0, proc.stderr
     for line in ("checkpoint", "onnx models", "onnx grid", "parity       PASS"):
