@@ -259,6 +259,7 @@ def _checkpoint_fields(ckpt: Checkpoint, weights: str) -> dict[str, Any]:
     return {
         "arch": model.arch,
         "nz": model.nz,
+        "classes": model.classes,
         "dataset": ckpt.config.data,
         "training_step": ckpt.step,
         "weights": weights,

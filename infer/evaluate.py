@@ -48,6 +48,7 @@ class Figures:
     class_histogram: list[float]
     precision: float
     recall: float
+    class_agreement: float | None = None  # labelled images only: see quality.class_agreement
 
 
 @dataclass
@@ -94,6 +95,8 @@ class _Source:
     provider: str
     image_shape: tuple[int, int, int]
     data: str
+    nz: int
+    classes: int
     sample: Callable[[int, int], np.ndarray]
     versions: dict[str, str]  # of the runtime that samples, beyond torch's and numpy's
 
@@ -145,11 +148,19 @@ def evaluate(
     reference = net.embed(dataset.images[reference_idx]).features
     noise = np.random.default_rng(seed).uniform(-1, 1, (n, *source.image_shape)).astype(np.float32)
     model = net.embed(fakes)
+    asked = _asked_classes(source, n, seed)
     matched = len(held_out)
+    real = net.embed(dataset.images[held_out])
     figures = {
-        "model": _figures(model.features, model.probs, reference, seed),
-        "model_matched": _figures(model.features[:matched], model.probs[:matched], reference, seed),
-        "floor": _figures_of(net, dataset.images[held_out], reference, seed),
+        "model": _figures(model.features, model.probs, reference, seed, asked),
+        "model_matched": _figures(
+            model.features[:matched],
+            model.probs[:matched],
+            reference,
+            seed,
+            None if asked is None else asked[:matched],
+        ),
+        "floor": _figures(real.features, real.probs, reference, seed, _labels(dataset, held_out)),
         "ceiling": _figures_of(net, noise, reference, seed),
     }
     done = time.perf_counter()
@@ -198,6 +209,8 @@ def _open(path: Path, provider: str, batch_size: int) -> _Source:
             provider=onnx_generator.provider,
             image_shape=meta.image_shape,
             data=meta.dataset,
+            nz=meta.nz,
+            classes=meta.classes,
             sample=lambda n, seed: onnx_generator.sample(n, seed=seed, batch_size=batch_size),
             versions=runtime_versions(),
         )
@@ -216,6 +229,8 @@ def _open(path: Path, provider: str, batch_size: int) -> _Source:
         provider=f"torch-{device.type}",
         image_shape=ckpt.config.model.image_shape,
         data=ckpt.config.data,
+        nz=nz,
+        classes=ckpt.config.model.classes,
         sample=lambda n, seed: generate(torch_generator, nz, n, seed, batch_size),
         versions={},
     )
@@ -249,7 +264,27 @@ def _figures_of(
     return _figures(embedding.features, embedding.probs, reference, seed)
 
 
-def _figures(features: np.ndarray, probs: np.ndarray, reference: np.ndarray, seed: int) -> Figures:
+def _asked_classes(source: _Source, n: int, seed: int) -> np.ndarray | None:
+    """The class each of a conditional generator's ``n`` samples was asked for."""
+    if not source.classes:
+        return None
+    from ganport.latent_classes import class_of_latent
+    from infer.latent import latent
+
+    return class_of_latent(latent(n, source.nz, seed), source.classes)
+
+
+def _labels(dataset: Dataset, indices: np.ndarray) -> np.ndarray | None:
+    return None if dataset.labels is None else dataset.labels.numpy()[indices]
+
+
+def _figures(
+    features: np.ndarray,
+    probs: np.ndarray,
+    reference: np.ndarray,
+    seed: int,
+    labels: np.ndarray | None = None,
+) -> Figures:
     from train import quality
 
     try:
@@ -270,4 +305,5 @@ def _figures(features: np.ndarray, probs: np.ndarray, reference: np.ndarray, see
         class_histogram=[float(share) for share in histogram],
         precision=pr.precision,
         recall=pr.recall,
+        class_agreement=None if labels is None else quality.class_agreement(probs, labels),
     )

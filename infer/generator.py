@@ -13,6 +13,7 @@ import numpy as np
 
 from ganport import images as image_files
 from ganport.errors import InputError
+from ganport.latent_classes import latent_of_class
 from infer.latent import latent, latent_batches, slerp
 from infer.model import OnnxModel
 
@@ -34,19 +35,26 @@ class Generator(OnnxModel):
     def image_shape(self) -> tuple[int, int, int]:
         return self.metadata.image_shape
 
+    @property
+    def classes(self) -> int:
+        """Classes a conditional generator reads from z[:, 0]; 0 when unconditional."""
+        return self.metadata.classes
+
     def sample(
         self,
         n: int,
         seed: int = 0,
         batch_size: int | None = None,
         truncation: float | None = None,
+        label: int | None = None,
     ) -> np.ndarray:
         """``n`` images of ``seed`` as float32 (n, C, H, W) in [-1, 1].
 
         ``truncation``: redraw latent entries beyond ±T (see ``infer.latent.truncate``);
-        lower T trades variety for typical-looking samples.
+        lower T trades variety for typical-looking samples. ``label``: every image of that
+        class (a conditional generator only); row i keeps the rest of its latent.
         """
-        batches = self.iter_batches(n, seed, batch_size, truncation)
+        batches = self.iter_batches(n, seed, batch_size, truncation, label)
         out = np.empty((n, *self.image_shape), np.float32)
         start = 0
         for images in batches:
@@ -60,10 +68,25 @@ class Generator(OnnxModel):
         seed: int = 0,
         batch_size: int | None = None,
         truncation: float | None = None,
+        label: int | None = None,
     ) -> Iterator[np.ndarray]:
         """The rows of ``sample(n, seed)`` as consecutive float32 batches, drawn lazily."""
+        self._check_label(label)
         chunks = latent_batches(n, self.nz, seed, batch_size or self.default_batch, truncation)
+        if label is not None:
+            chunks = (latent_of_class(z, self.classes, label) for z in chunks)
         return (self.generate(z) for z in chunks)
+
+    def _check_label(self, label: int | None) -> None:
+        """Checked at the call, not at the first batch."""
+        if label is None:
+            return
+        if not self.classes:
+            raise InputError(
+                f"{self.path}: an unconditional generator has no classes to choose from"
+            )
+        if not 0 <= label < self.classes:
+            raise InputError(f"{self.path}: class must be 0..{self.classes - 1}, not {label}")
 
     def generate(self, z: np.ndarray) -> np.ndarray:
         """Images for explicit latents ``z`` (m, nz): for callers that build their own z."""

@@ -23,7 +23,8 @@ OUTPUT_NAMES = {"generator": "image", "discriminator": "logit"}
 
 @dataclass(frozen=True)
 class ModelMetadata:
-    """What an exported model is. ``static_batch`` is None for a symbolic batch axis."""
+    """What an exported model is. ``static_batch`` is None for a symbolic batch axis;
+    ``classes`` > 0: a class-conditional generator whose class z[:, 0] selects."""
 
     role: str
     arch: str
@@ -41,6 +42,7 @@ class ModelMetadata:
     exporter: str = ""
     opset: int = 0
     output_range: tuple[float, float] | None = (-1.0, 1.0)
+    classes: int = 0
     model_config: dict[str, Any] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
@@ -99,6 +101,10 @@ class ModelMetadata:
                 raise InputError(
                     f"{source}: metadata {name} must be a positive integer, not {value!r}"
                 )
+        if not isinstance(self.classes, int) or self.classes < 0 or self.classes == 1:
+            raise InputError(
+                f"{source}: metadata classes must be 0 or at least 2, not {self.classes!r}"
+            )
         if self.io_dtype not in ("float32", "float16"):
             raise InputError(
                 f"{source}: metadata io_dtype {self.io_dtype!r} is not float32/float16"

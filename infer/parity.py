@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from ganport.errors import InputError
+from ganport.latent_classes import edge_latent
 from infer.latent import latent
 from infer.metadata import ModelMetadata, metadata_from_map
 from infer.session import create_session, run, runtime_versions
@@ -219,6 +220,8 @@ def _inputs(
 
     z = latent(batch, nets["nz"], seed)
     if meta.role == "generator":
+        if meta.classes:  # the latent's class rule, tested where it is easiest to get wrong
+            return [("z", z), ("z at class edges", edge_latent(z, meta.classes))]
         return [("z", z)]
     fake = nets["g_ema"](torch.from_numpy(z)).numpy()
     cases = [("generated", fake)]

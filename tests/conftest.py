@@ -38,7 +38,13 @@ def train_run(out: Path, arch: str, image_size: int, steps: int = 6, width: int 
     from train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
 
     loss = kwargs.pop("loss", "bce")
-    model = ModelConfig(arch=arch, image_size=image_size, width=width, nz=kwargs.pop("nz", 16))
+    model = ModelConfig(
+        arch=arch,
+        image_size=image_size,
+        width=width,
+        nz=kwargs.pop("nz", 16),
+        classes=kwargs.pop("classes", 0),
+    )
     config = TrainConfig.for_loss(loss, model, batch_size=kwargs.pop("batch_size", 16), **kwargs)
     data = load_dataset(config.data, image_size, 1)
     result = train(config, data, RunOptions(out=out, steps=steps, device="cpu", progress=False))
@@ -115,6 +121,15 @@ def mlp28_export(tmp_path_factory: pytest.TempPathFactory, mlp28_checkpoint: Pat
     out = tmp_path_factory.mktemp("mlp28-export")
     export_checkpoint(mlp28_checkpoint, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def conditional_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Class-conditional (10 classes) DCGAN 28 and MLP 28 runs, trained 6 real steps."""
+    return {
+        arch: train_run(tmp_path_factory.mktemp(f"{arch}28-conditional"), arch, 28, classes=10)
+        for arch in ("dcgan", "mlp")
+    }
 
 
 @pytest.fixture(scope="session")

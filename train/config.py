@@ -21,7 +21,12 @@ DCGAN_SIZES = (28, 32, 64)
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of G and D. ``d_norm`` is the discriminator's normalisation layer."""
+    """Architecture of G and D. ``d_norm`` is the discriminator's normalisation layer.
+
+    ``classes`` > 0 makes the pair class-conditional (AC-GAN): G reads its class from
+    z[:, 0] (ganport/latent_classes.py), so it keeps the one-input contract, and D gets an
+    auxiliary classifier head used in training only. 0: unconditional.
+    """
 
     arch: str = "dcgan"
     nz: int = 100
@@ -29,6 +34,7 @@ class ModelConfig:
     image_size: int = 28
     width: int = 64
     d_norm: str = "batch"
+    classes: int = 0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -44,6 +50,8 @@ class ModelConfig:
             raise InputError(f"image size must be between 4 and 256, not {self.image_size}")
         if self.nz < 1 or self.width < 1:
             raise InputError("nz and width must be positive")
+        if self.classes < 0 or self.classes == 1:
+            raise InputError(f"classes must be 0 (unconditional) or at least 2, not {self.classes}")
         if self.d_norm not in NORMS:
             raise InputError(f"unknown d_norm {self.d_norm!r}; choose one of {', '.join(NORMS)}")
 

@@ -36,6 +36,11 @@ class Dataset:
         return self.images.shape[0]
 
 
+def class_count(dataset: Dataset) -> int:
+    """Classes a conditional model of this data set gets: labels 0..K-1 → K; unlabelled → 0."""
+    return 0 if dataset.labels is None else int(dataset.labels.max()) + 1
+
+
 def load_dataset(source: str, image_size: int, channels: int = 1) -> Dataset:
     """Load ``source`` (a built-in name or a path) resized to ``image_size`` with ``channels``."""
     if source == "mnist5k":

@@ -1,7 +1,7 @@
 """GAN losses on logits (no sigmoid inside the discriminator).
 
 Each loss is a pair ``(d_loss(real_logits, fake_logits), g_loss(fake_logits))``;
-WGAN-GP adds ``gradient_penalty``.
+WGAN-GP adds ``gradient_penalty``, a class-conditional model adds ``class_loss`` to both.
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ def gradient_penalty(
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """AC-GAN's auxiliary term: cross-entropy of D's class head against the true class
+    (the data's label for real images, the latent's class for generated ones)."""
+    return F.cross_entropy(class_logits, labels)
 
 
 LOSSES: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {

@@ -12,7 +12,34 @@ import math
 import torch
 from torch import nn
 
+from ganport.latent_classes import class_edges
 from train.config import ModelConfig
+
+
+class LatentClass(nn.Module):
+    """z → the one-hot (batch, K) of the class z[:, 0] selects (ganport/latent_classes.py).
+
+    Part of the generator, so the exported graph computes it too: Greater, ReduceSum and
+    Equal on the bin edges, stored as constants.
+    """
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.register_buffer("edges", torch.from_numpy(class_edges(classes)), persistent=False)
+        self.register_buffer("labels", torch.arange(classes), persistent=False)
+
+    def index(self, z: torch.Tensor) -> torch.Tensor:
+        """The class of each row, int64 (batch,); z[:, 0] read at float16 precision."""
+        first = z[:, :1].to(torch.float16).to(z.dtype)
+        return (first > self.edges).sum(dim=1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.index(z).unsqueeze(1) == self.labels).to(z.dtype)
+
+
+def _with_class(latent_class: LatentClass | None, z: torch.Tensor) -> torch.Tensor:
+    """A conditional generator's input: z followed by its class's one-hot."""
+    return z if latent_class is None else torch.cat([z, latent_class(z)], dim=1)
 
 
 class MLPGenerator(nn.Module):
@@ -21,9 +48,10 @@ class MLPGenerator(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.image_shape = cfg.image_shape
+        self.latent_class = LatentClass(cfg.classes) if cfg.classes else None
         hidden = [8 * cfg.width, 4 * cfg.width, 2 * cfg.width]
         layers: list[nn.Module] = []
-        fan_in = cfg.nz
+        fan_in = cfg.nz + cfg.classes
         for size in hidden:
             layers += [nn.Linear(fan_in, size), nn.BatchNorm1d(size), nn.LeakyReLU(0.2)]
             fan_in = size
@@ -31,11 +59,15 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).reshape(-1, *self.image_shape)
+        return self.net(_with_class(self.latent_class, z)).reshape(-1, *self.image_shape)
 
 
 class MLPDiscriminator(nn.Module):
-    """flatten → Linear 1024 → 512 → 256 with LeakyReLU 0.2 (norm after the first) → logit."""
+    """flatten → Linear 1024 → 512 → 256 with LeakyReLU 0.2 (norm after the first) → logit.
+
+    ``forward`` is the adversarial logit (what is exported); ``logits_and_classes`` adds
+    the auxiliary class logits of a conditional model, from the same features.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -50,9 +82,13 @@ class MLPDiscriminator(nn.Module):
             fan_in = size
         layers.append(nn.Linear(fan_in, 1))
         self.net = nn.Sequential(*layers)
+        self.classifier = nn.Linear(fan_in, cfg.classes) if cfg.classes else None
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image.flatten(1)).reshape(-1)
+
+    def logits_and_classes(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return _heads(self.net, self.classifier, image.flatten(1))
 
 
 def _dcgan_plan(image_size: int) -> tuple[int, int]:
@@ -67,10 +103,12 @@ class DCGANGenerator(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.nz = cfg.nz
+        self.inputs = cfg.nz + cfg.classes
+        self.latent_class = LatentClass(cfg.classes) if cfg.classes else None
         first, doublings = _dcgan_plan(cfg.image_size)
         channels = cfg.width * 2 ** (doublings - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(cfg.nz, channels, first, 1, 0, bias=False),
+            nn.ConvTranspose2d(self.inputs, channels, first, 1, 0, bias=False),
             nn.BatchNorm2d(channels),
             nn.ReLU(True),
         ]
@@ -85,11 +123,14 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.reshape(-1, self.nz, 1, 1))
+        return self.net(_with_class(self.latent_class, z).reshape(-1, self.inputs, 1, 1))
 
 
 class DCGANDiscriminator(nn.Module):
-    """Stride-2 Conv2d stack, LeakyReLU 0.2, norm on all but the first block → one logit."""
+    """Stride-2 Conv2d stack, LeakyReLU 0.2, norm on all but the first block → one logit.
+
+    A conditional model's auxiliary classifier is a second last layer beside the logit's.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -106,9 +147,23 @@ class DCGANDiscriminator(nn.Module):
             channels *= 2
         layers.append(nn.Conv2d(channels, 1, first, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
+        self.classifier = nn.Conv2d(channels, cfg.classes, first) if cfg.classes else None
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image).reshape(-1)
+
+    def logits_and_classes(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return _heads(self.net, self.classifier, image)
+
+
+def _heads(
+    net: nn.Sequential, classifier: nn.Module | None, inputs: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(adversarial logits, class logits) from one pass through the shared layers."""
+    if classifier is None:
+        raise ValueError("this discriminator has no class head (an unconditional model)")
+    features = net[:-1](inputs)
+    return net[-1](features).reshape(-1), classifier(features).flatten(1)
 
 
 def _norm_1d(kind: str, size: int) -> list[nn.Module]:

@@ -171,6 +171,16 @@ def classes_covered(histogram: np.ndarray, min_share: float | None = None) -> in
     return int((hist >= threshold).sum())
 
 
+def class_agreement(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Share of images whose most probable class is ``labels``: a conditional generator's
+    accuracy at drawing the class it was asked for (on real images: the classifier's)."""
+    p = _probs(probs)
+    labels = np.asarray(labels)
+    if labels.shape != (len(p),):
+        raise ValueError(f"need one label per image ({len(p)}), got shape {labels.shape}")
+    return float((p.argmax(axis=1) == labels).mean())
+
+
 def precision_recall(
     real_feats: np.ndarray, fake_feats: np.ndarray, k: int = 3, chunk: int = DEFAULT_CHUNK
 ) -> PrecisionRecall:

@@ -31,7 +31,7 @@ from train.checkpoint import load_checkpoint, save_checkpoint
 from train.config import TrainConfig
 from train.data import Dataset
 from train.latent import latent
-from train.losses import LOSSES, gradient_penalty
+from train.losses import LOSSES, class_loss, gradient_penalty
 from train.models import build_discriminator, build_generator
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -88,6 +88,7 @@ class Trainer:
                 f"data set {data.name!r} has {len(data)} images, fewer than the batch size "
                 f"{config.batch_size}"
             )
+        _check_labels(config, data)
         self.config = config
         self.data = data
         self.device = device
@@ -127,12 +128,24 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One discriminator update, plus a generator update every ``n_critic`` steps."""
         cfg = self.config
-        real = self.data.images[self.batch_indices(self.step)].to(self.device)
+        indices = self.batch_indices(self.step)
+        real = self.data.images[indices].to(self.device)
         z = torch.randn(real.shape[0], cfg.model.nz, generator=self.noise).to(self.device)
         fake = self.generator(z)
 
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss = self.d_loss_fn(self.discriminator(real), self.discriminator(fake.detach()))
+        if cfg.model.classes:
+            real_labels = self.data.labels[indices].to(self.device)
+            fake_labels = self.generator.latent_class.index(z)
+            real_logits, real_classes = self.discriminator.logits_and_classes(real)
+            fake_logits, fake_classes = self.discriminator.logits_and_classes(fake.detach())
+            d_loss = (
+                self.d_loss_fn(real_logits, fake_logits)
+                + class_loss(real_classes, real_labels)
+                + class_loss(fake_classes, fake_labels)
+            )
+        else:
+            d_loss = self.d_loss_fn(self.discriminator(real), self.discriminator(fake.detach()))
         if cfg.loss == "wgan-gp":
             d_loss = d_loss + cfg.gp_lambda * gradient_penalty(
                 self.discriminator, real, fake.detach(), self.noise
@@ -143,7 +156,11 @@ class Trainer:
 
         if (self.step + 1) % cfg.n_critic == 0:
             self.opt_g.zero_grad(set_to_none=True)
-            g_loss = self.g_loss_fn(self.discriminator(fake))
+            if cfg.model.classes:
+                fake_logits, fake_classes = self.discriminator.logits_and_classes(fake)
+                g_loss = self.g_loss_fn(fake_logits) + class_loss(fake_classes, fake_labels)
+            else:
+                g_loss = self.g_loss_fn(self.discriminator(fake))
             g_loss.backward()
             self.opt_g.step()
             self.update_ema()
@@ -282,6 +299,23 @@ def train(
     result.last_losses = dict(trainer.last_losses)
     result.interrupted_by = stop.signal
     return result
+
+
+def _check_labels(config: TrainConfig, data: Dataset) -> None:
+    """A class-conditional run needs labels 0..classes-1 on every image."""
+    classes = config.model.classes
+    if not classes:
+        return
+    if data.labels is None:
+        raise InputError(
+            f"a class-conditional model (classes={classes}) needs labelled data; "
+            f"{data.name!r} has no labels (train it with --classes 0)"
+        )
+    if int(data.labels.min()) < 0 or int(data.labels.max()) >= classes:
+        raise InputError(
+            f"{data.name!r} has labels {int(data.labels.min())}..{int(data.labels.max())}, "
+            f"outside the model's 0..{classes - 1}"
+        )
 
 
 def _resume(trainer: Trainer, ckpt_path: Path, config: TrainConfig) -> None:

@@ -95,6 +95,8 @@ def summary(result: Any) -> str:
         ("precision (k=3)", lambda f: f"{f.precision:.3f}"),
         ("recall (k=3)", lambda f: f"{f.recall:.3f}"),
     ]
+    if result.model.class_agreement is not None:
+        rows.append(("class as asked", _agreement))
     lines = [
         f"generator  {result.generator} ({result.source} on {result.provider}), seed {result.seed}",
         f"data       {result.data} ({shape}): {result.reference_size} real reference images",
@@ -125,3 +127,8 @@ def summary(result: Any) -> str:
         f"features and metrics {result.seconds['metrics']:.1f} s)",
     ]
     return "\n".join(lines)
+
+
+def _agreement(figures: Any) -> str:
+    """A conditional model's samples drawn as their latent's class; the floor's labels."""
+    return "–" if figures.class_agreement is None else f"{figures.class_agreement:.3f}"

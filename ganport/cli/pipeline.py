@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ganport.cli.options import classes_option
+
 DEFAULT_EPOCHS = 40
 
 
@@ -14,6 +16,7 @@ DEFAULT_EPOCHS = 40
 @click.option("--data", default="mnist5k", metavar="mnist5k|digits|PATH", help="Training data.")
 @click.option("--arch", type=click.Choice(["mlp", "dcgan"]), default="dcgan")
 @click.option("--image-size", type=click.IntRange(4, 256), default=28)
+@classes_option
 @click.option("--epochs", type=click.IntRange(1), default=DEFAULT_EPOCHS)
 @click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]), default="bce")
 @click.option("--seed", type=int, default=0)
@@ -40,6 +43,7 @@ def pipeline_command(
     data: str,
     arch: str,
     image_size: int,
+    classes: int | None,
     epochs: int,
     loss: str,
     seed: int,
@@ -54,17 +58,20 @@ def pipeline_command(
     from infer.parity import run_parity
     from infer.parity_report import summary_table, write_junit, write_report
     from train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset, train
+    from train.data import class_count
 
     started = time.perf_counter()
     if resume:
         config = load_checkpoint(out / "checkpoint.pt").config
+        dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
     else:
-        model = ModelConfig(arch=arch, image_size=image_size)
+        dataset = load_dataset(data, image_size)
+        classes = class_count(dataset) if classes is None else classes
+        model = ModelConfig(arch=arch, image_size=image_size, classes=classes)
         config = TrainConfig.for_loss(loss, model, data=data, seed=seed)
-    dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
     click.echo(
         f"[1/4] train {config.model.arch} {config.model.image_size}px on {config.data} "
-        f"({len(dataset)} images, {epochs} epochs)"
+        f"({len(dataset)} images, {epochs} epochs, {_conditioning(config.model.classes)})"
     )
     result = train(
         config, dataset, RunOptions(out=out, epochs=epochs, device=device), resume=resume
@@ -110,3 +117,7 @@ def pipeline_command(
     if not report.passed:
         click.echo(f"ganport: error: parity failed: {report.failures()[0]}", err=True)
         raise click.exceptions.Exit(1)
+
+
+def _conditioning(classes: int) -> str:
+    return f"conditional on {classes} classes" if classes else "unconditional"

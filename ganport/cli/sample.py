@@ -50,6 +50,13 @@ GRID_LIMIT = 256  # a PNG grid of more images is unreadable; --npy holds them al
     help="Slerp from SEED_A's first latent to SEED_B's instead of sampling -n.",
 )
 @click.option("--steps", type=click.IntRange(2), default=8, help="Images along --interpolate.")
+@click.option(
+    "--class",
+    "label",
+    type=click.IntRange(0),
+    default=None,
+    help="Only images of this class (a class-conditional generator).",
+)
 def sample_command(
     model: Path,
     n: int,
@@ -61,6 +68,7 @@ def sample_command(
     truncation: float | None,
     interpolate: tuple[int, int] | None,
     steps: int,
+    label: int | None,
 ) -> None:
     """Sample MODEL.onnx (a ganport generator); writes a PNG grid and/or a .npy array."""
     from infer import Generator
@@ -70,12 +78,14 @@ def sample_command(
     if out is None and npy is None:
         out = Path("samples.png")
     if interpolate is not None:
+        if label is not None:
+            raise click.UsageError("--class and --interpolate cannot be combined")
         images = generator.interpolate(*interpolate, steps, truncation=truncation)
         _stream(iter([images]), steps, generator.image_shape, out, npy, nrow=steps)
         return
     if n > GRID_LIMIT and out is not None:
         click.echo(f"grid: the first {GRID_LIMIT} of {n} samples", err=True)
-    batches = generator.iter_batches(n, seed, batch_size, truncation)
+    batches = generator.iter_batches(n, seed, batch_size, truncation, label)
     _stream(batches, n, generator.image_shape, out, npy)
 
 

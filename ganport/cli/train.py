@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ganport.cli.options import classes_option
+
 
 @click.command("train")
 @click.option("--arch", type=click.Choice(["mlp", "dcgan"]), default="dcgan", help="Model family.")
@@ -21,6 +23,7 @@ import click
 @click.option("--channels", type=click.Choice(["1", "3"]), default="1", help="Grey or RGB.")
 @click.option("--nz", type=click.IntRange(1), default=100, help="Latent size.")
 @click.option("--width", type=click.IntRange(1), default=64, help="Base channel/unit count.")
+@classes_option
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs to train (default 1).")
 @click.option(
     "--steps", type=click.IntRange(1), default=None, help="Steps to train instead of epochs."
@@ -67,6 +70,7 @@ def train_command(
     channels: str,
     nz: int,
     width: int,
+    classes: int | None,
     epochs: int | None,
     steps: int | None,
     batch_size: int,
@@ -86,12 +90,20 @@ def train_command(
     """Train a GAN; writes OUT/checkpoint.pt, OUT/metrics.jsonl and OUT/samples/epoch_NNN.png."""
     from train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset
     from train import train as run_training
+    from train.data import class_count
 
     if resume:
         config = load_checkpoint(out / "checkpoint.pt").config
+        dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
     else:
+        dataset = load_dataset(data, image_size, int(channels))
         model = ModelConfig(
-            arch=arch, nz=nz, channels=int(channels), image_size=image_size, width=width
+            arch=arch,
+            nz=nz,
+            channels=int(channels),
+            image_size=image_size,
+            width=width,
+            classes=class_count(dataset) if classes is None else classes,
         )
         config = TrainConfig.for_loss(
             loss,
@@ -103,7 +115,6 @@ def train_command(
             seed=seed,
             ema_decay=ema_decay,
         )
-    dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
     options = RunOptions(
         out=out,
         epochs=epochs,

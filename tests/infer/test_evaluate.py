@@ -121,3 +121,26 @@ def test_cli_input_errors_are_one_line_with_exit_code_2(
     discriminator = dcgan28_export / "discriminator.onnx"
     code, _, err = ganport(capsys, "evaluate", discriminator, "--cache-dir", cache)
     assert code == 2 and "discriminator" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_conditional_generator_is_scored_on_drawing_the_class_it_was_asked_for(
+    conditional_checkpoints, checkpoint_eval, mnist5k_feature_net, tmp_path, capsys
+):
+    from export import export_generator
+
+    checkpoint = conditional_checkpoints["dcgan"]
+    result = evaluate(checkpoint, n=N, provider="cpu", feature_net=mnist5k_feature_net)
+    onnx_path = export_generator(checkpoint, tmp_path / "generator.onnx").path
+    through_onnx = evaluate(onnx_path, n=N, provider="cpu", feature_net=mnist5k_feature_net)
+    assert 0.0 <= result.model.class_agreement <= 1.0
+    assert through_onnx.model.class_agreement == pytest.approx(result.model.class_agreement)
+    # On real held-out images the labels are the truth: the agreement is the net's accuracy.
+    assert result.floor.class_agreement == pytest.approx(result.feature_net["test_accuracy"])
+    assert result.ceiling.class_agreement is None
+    assert checkpoint_eval.model.class_agreement is None  # unconditional: nothing was asked
+
+    code, out, err = ganport(
+        capsys, "evaluate", onnx_path, "-n", 100, "--cache-dir", mnist5k_feature_net.path.parent
+    )
+    assert code == 0, err
+    assert "class as asked" in out
