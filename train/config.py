@@ -62,7 +62,11 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that decides a run's result. Same config, data and device → same run."""
+    """Everything that decides a run's result. Same config, data and device → same run.
+
+    The field defaults are the classic DCGAN settings; ``for_loss`` gives the tuned recipe
+    the CLI uses.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: str = "mnist5k"
@@ -95,11 +99,21 @@ class TrainConfig:
 
     @classmethod
     def for_loss(cls, loss: str, model: ModelConfig, **kwargs: Any) -> TrainConfig:
-        """The usual settings for a loss: WGAN-GP gets 5 critic steps and a BN-free critic."""
+        """The tuned recipe for a loss and model; ``kwargs`` override it.
+
+        WGAN-GP gets 5 critic steps and a BN-free critic. A DCGAN with BCE or hinge gets
+        lr 2e-3 at batch 32, measured on mnist5k (README, `ganport evaluate`): at the classic
+        lr 2e-4 and batch 64, 40 epochs left it far from real digits (classifier score about
+        5 of 10), while this reaches 9 in 40–60 and the EMA of G smooths the noise of the
+        larger steps. The MLP diverges at that rate and keeps the classic settings.
+        """
         if loss == "wgan-gp":
             kwargs.setdefault("n_critic", 5)
             if model.d_norm == "batch":
                 model = dataclasses.replace(model, d_norm="layer")
+        elif model.arch == "dcgan":
+            kwargs.setdefault("lr", 2e-3)
+            kwargs.setdefault("batch_size", 32)
         return cls(model=model, loss=loss, **kwargs)
 
     def to_dict(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import click
 
 from ganport.cli.options import classes_option
 
-DEFAULT_EPOCHS = 40
+DEFAULT_EPOCHS = 60
 
 
 @click.command("pipeline")
@@ -53,6 +53,8 @@ def pipeline_command(
     resume: bool,
 ) -> None:
     """Train a GAN, export it, sample it on ONNX Runtime and check parity with torch."""
+    import dataclasses
+
     from export import export_checkpoint
     from infer import Generator
     from infer.parity import run_parity
@@ -65,9 +67,10 @@ def pipeline_command(
         config = load_checkpoint(out / "checkpoint.pt").config
         dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
     else:
+        model = ModelConfig(arch=arch, image_size=image_size)  # checked before the data is read
         dataset = load_dataset(data, image_size)
         classes = class_count(dataset) if classes is None else classes
-        model = ModelConfig(arch=arch, image_size=image_size, classes=classes)
+        model = dataclasses.replace(model, classes=classes)
         config = TrainConfig.for_loss(loss, model, data=data, seed=seed)
     click.echo(
         f"[1/4] train {config.model.arch} {config.model.image_size}px on {config.data} "

@@ -28,11 +28,19 @@ from ganport.cli.options import classes_option
 @click.option(
     "--steps", type=click.IntRange(1), default=None, help="Steps to train instead of epochs."
 )
-@click.option("--batch-size", type=click.IntRange(1), default=64)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=None,
+    help="Images per step [default: 32 for a dcgan with bce/hinge, else 64].",
+)
 @click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]), default="bce")
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), default="adam")
 @click.option(
-    "--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, help="Learning rate."
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Learning rate of G and D [default: 2e-3 for a dcgan with bce/hinge, else 2e-4].",
 )
 @click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=0.999)
 @click.option("--seed", type=int, default=0, help="Same seed, data and device: the same run.")
@@ -73,10 +81,10 @@ def train_command(
     classes: int | None,
     epochs: int | None,
     steps: int | None,
-    batch_size: int,
+    batch_size: int | None,
     loss: str,
     optimizer: str,
-    lr: float,
+    lr: float | None,
     ema_decay: float,
     seed: int,
     device: str,
@@ -88,6 +96,8 @@ def train_command(
     resume: bool,
 ) -> None:
     """Train a GAN; writes OUT/checkpoint.pt, OUT/metrics.jsonl and OUT/samples/epoch_NNN.png."""
+    import dataclasses
+
     from train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset
     from train import train as run_training
     from train.data import class_count
@@ -96,24 +106,21 @@ def train_command(
         config = load_checkpoint(out / "checkpoint.pt").config
         dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
     else:
-        dataset = load_dataset(data, image_size, int(channels))
-        model = ModelConfig(
-            arch=arch,
-            nz=nz,
-            channels=int(channels),
-            image_size=image_size,
-            width=width,
-            classes=class_count(dataset) if classes is None else classes,
+        model = ModelConfig(  # checked before the data is read
+            arch=arch, nz=nz, channels=int(channels), image_size=image_size, width=width
         )
+        dataset = load_dataset(data, image_size, int(channels))
+        classes = class_count(dataset) if classes is None else classes
+        model = dataclasses.replace(model, classes=classes)
+        tuned = {"lr": lr, "batch_size": batch_size}  # None: the loss's own default
         config = TrainConfig.for_loss(
             loss,
             model,
             data=data,
             optimizer=optimizer,
-            lr=lr,
-            batch_size=batch_size,
             seed=seed,
             ema_decay=ema_decay,
+            **{name: value for name, value in tuned.items() if value is not None},
         )
     options = RunOptions(
         out=out,

@@ -23,12 +23,13 @@ def test_pipeline_trains_exports_samples_and_checks_parity(tmp_path):
         str(out),
     )
     assert proc.returncode == 0, proc.stderr
-    for line in ("checkpoint", "onnx models", "onnx grid", "parity       PASS"):
+    for line in ("conditional on 10 classes", "checkpoint", "onnx grid", "parity       PASS"):
         assert line in proc.stdout
     manifest = json.loads((out / "onnx" / "manifest.json").read_text())
     assert {m["file"] for m in manifest["models"]} == {"generator.onnx", "discriminator.onnx"}
     with Image.open(out / "samples_onnx.png") as grid:
         assert grid.size == (2 + 8 * 18, 2 + 8 * 18)
     report = json.loads((out / "parity.json").read_text())
-    assert report["passed"] and len(report["cases"]) == 36
+    # 4 batch sizes × 3 seeds × (G: z, z at class edges; D: real, generated)
+    assert report["passed"] and len(report["cases"]) == 48
     assert (out / "parity.xml").read_text().startswith("<?xml")

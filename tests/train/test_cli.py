@@ -50,6 +50,9 @@ def test_python_dash_m_train_works():
         (["train", "--arch", "dcgan", "--image-size", "48"], "dcgan supports image sizes"),
         (["train", "--epochs", "0"], "--epochs"),
         (["train", "--loss", "wgan-gp", "--steps", "1", "--epochs", "1"], "not both"),
+        (["train", "--classes", "1"], "at least 2 classes"),
+        (["train", "--classes", "some"], "'some' is not auto or a whole number"),
+        (["pipeline", "--classes", "-3"], "use 0 (unconditional)"),
     ],
 )
 def test_usage_errors_are_one_line_exit_2(tmp_path, args, message):
