@@ -111,6 +111,21 @@ class ModelMetadata:
             )
 
 
+def session_metadata(session: Any, source: str = "model") -> ModelMetadata:
+    """The ganport object of an onnxruntime session's model (see ``metadata_from_map``).
+
+    onnxruntime hands metadata over as Python strings; bytes that are not UTF-8 (a damaged
+    file) fail in that conversion, so they are reported like any other bad metadata.
+    """
+    try:
+        props = session.get_modelmeta().custom_metadata_map
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{source}: the model's metadata is not valid UTF-8 ({exc.reason})"
+        ) from exc
+    return metadata_from_map(props, source)
+
+
 def metadata_from_map(props: dict[str, str], source: str = "model") -> ModelMetadata:
     """Read the ganport object from a model's metadata map (ONNX or onnxruntime's)."""
     if METADATA_KEY not in props:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ganport.errors import InputError, JobFailed
 from infer.contract import check_contract
-from infer.metadata import ModelMetadata, metadata_from_map
+from infer.metadata import ModelMetadata, session_metadata
 from infer.session import create_session, run
 
 DEFAULT_BATCH = 256
@@ -33,8 +33,7 @@ class OnnxModel:
         self.session, self.provider = create_session(path, provider, **session_options)
         self._device_id = int(session_options.get("device_id", 0))
         source = str(self.path)
-        props = self.session.get_modelmeta().custom_metadata_map
-        self.metadata: ModelMetadata = metadata_from_map(props, source)
+        self.metadata: ModelMetadata = session_metadata(self.session, source)
         check_contract(self.session, self.metadata, self.role, source)
 
     @property

@@ -22,7 +22,7 @@ import onnx
 from ganport.errors import InputError
 from ganport.latent_classes import edge_latent
 from infer.latent import latent
-from infer.metadata import ModelMetadata, metadata_from_map
+from infer.metadata import ModelMetadata, session_metadata
 from infer.session import create_session, run, runtime_versions
 from infer.tolerance import Comparison, Tolerance, compare, profile_for
 
@@ -166,7 +166,7 @@ def run_parity(
     nets = {"g_ema": ckpt.generator(), "d": ckpt.discriminator(), "nz": ckpt.config.model.nz}
     for path in models:
         session, ran = create_session(path, provider, use_tf32=use_tf32)
-        meta = metadata_from_map(session.get_modelmeta().custom_metadata_map, str(path))
+        meta = session_metadata(session, str(path))
         tol = profile_for(meta.precision, ran, use_tf32, atol, rtol)
         report.tolerances[path.name] = {**tol.to_dict(), "provider": ran}
         if meta.source_sha256 and meta.source_sha256 != ckpt.sha256:

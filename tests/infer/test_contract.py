@@ -116,6 +116,20 @@ def test_no_metadata_exits_2_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "s.png").exists()
 
 
+def test_metadata_bytes_that_are_not_utf8_are_named(tmp_path, capsys):
+    """A damaged file (found by the fuzzer): onnxruntime fails to decode the metadata."""
+    path = generator_model(tmp_path / "g.onnx", metadata=meta())
+    data = path.read_bytes()
+    at = data.index(b'"role"')
+    path.write_bytes(data[:at] + b"\xe2" + data[at + 1 :])  # same length: protobuf still parses
+    with pytest.raises(InputError, match="metadata is not valid UTF-8"):
+        Generator(path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["sample", str(path), "--out", str(tmp_path / "s.png")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "not valid UTF-8" in err
+
+
 def test_an_extra_input_is_named(tmp_path):
     path = generator_model(tmp_path / "g.onnx", metadata=meta(), input_names=("z", "label"))
     with pytest.raises(InputError, match=r"inputs are \['z', 'label'\].*exactly one input 'z'"):
