@@ -224,6 +224,8 @@ def _load(
 ) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(str(model), sess_options=options, providers=providers)
+    except UnicodeDecodeError as exc:  # onnxruntime reads the model's text fields as UTF-8
+        raise InputError(f"{model}: damaged ONNX model: text that is not UTF-8 ({exc})") from exc
     except _ORT_ERRORS as exc:
         text = str(exc)
         if "External data" in text or "external data" in text:

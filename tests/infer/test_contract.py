@@ -130,6 +130,17 @@ def test_metadata_bytes_that_are_not_utf8_are_named(tmp_path, capsys):
     assert exit_.value.code == 2 and err.count("\n") == 1 and "not valid UTF-8" in err
 
 
+def test_graph_text_that_is_not_utf8_is_a_damaged_model(tmp_path):
+    """Found by the fuzzer: onnxruntime's own error quotes the bad op name, and turning that
+    message into a Python string is what fails."""
+    path = generator_model(tmp_path / "g.onnx", metadata=meta())
+    data = path.read_bytes()
+    at = data.index(b"Tanh")
+    path.write_bytes(data[:at] + b"\xe2" + data[at + 1 :])
+    with pytest.raises(InputError, match="damaged ONNX model: text that is not UTF-8"):
+        Generator(path)
+
+
 def test_an_extra_input_is_named(tmp_path):
     path = generator_model(tmp_path / "g.onnx", metadata=meta(), input_names=("z", "label"))
     with pytest.raises(InputError, match=r"inputs are \['z', 'label'\].*exactly one input 'z'"):
