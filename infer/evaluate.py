@@ -151,6 +151,7 @@ def evaluate(
     asked = _asked_classes(source, n, seed)
     matched = len(held_out)
     real = net.embed(dataset.images[held_out])
+    uniform = net.embed(noise)
     figures = {
         "model": _figures(model.features, model.probs, reference, seed, asked),
         "model_matched": _figures(
@@ -161,7 +162,7 @@ def evaluate(
             None if asked is None else asked[:matched],
         ),
         "floor": _figures(real.features, real.probs, reference, seed, _labels(dataset, held_out)),
-        "ceiling": _figures_of(net, noise, reference, seed),
+        "ceiling": _figures(uniform.features, uniform.probs, reference, seed),
     }
     done = time.perf_counter()
     return Evaluation(
@@ -255,13 +256,6 @@ def _feature_net(
     net = given if isinstance(given, TrainedFeatureNet) else load_feature_net(given)
     check_same_data(net, dataset)
     return net
-
-
-def _figures_of(
-    net: TrainedFeatureNet, images: np.ndarray, reference: np.ndarray, seed: int
-) -> Figures:
-    embedding = net.embed(images)
-    return _figures(embedding.features, embedding.probs, reference, seed)
 
 
 def _asked_classes(source: _Source, n: int, seed: int) -> np.ndarray | None:
