@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from export import ExportResult, export_generator
-from export.fold import fold_batchnorm
-from train.checkpoint import load_checkpoint
+from ganport.export import ExportResult, export_generator
+from ganport.export.fold import fold_batchnorm
+from ganport.train.checkpoint import load_checkpoint
 
 
 class GemmStem(nn.Module):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from infer.flops import node_macs
+from ganport.infer.compare.flops import node_macs
 
 
 @dataclass(frozen=True)

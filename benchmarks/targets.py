@@ -1,4 +1,4 @@
-"""Issue 6's CPU targets, measured side by side in one run, each with PASS or MISS.
+"""The project's CPU speed targets, measured side by side in one run, each with PASS or MISS.
 
     python -m benchmarks.targets [--threads 2] [--seconds 2] [--rounds 10] [--json FILE]
 
@@ -7,7 +7,7 @@ the default width 64 and nz 100, and the MLP 28×28, each trained a few real ste
 BatchNorm statistics are not the identity, and exported with ganport's defaults (dynamo,
 opset 18, BatchNorm folded). Then `ganport bench`'s engine runs them at the same thread
 count and prints every target's ratio. A ratio is a ratio of medians timed interleaved
-(infer/timing.py), so it holds on a shared machine; the best-of ratio (fastest runs) is
+(ganport.infer.compare.timing), so it holds on a shared machine; the best-of ratio (fastest runs) is
 printed beside it as the quiet-machine estimate. The DCGAN targets are measured twice: on
 today's export, and on the export change proposed in benchmarks/gemm_stem.py (first layer
 as a Gemm). ONNX Runtime's time per node at batch 64 shows where the FLOP floor is lost.
@@ -25,8 +25,9 @@ from pathlib import Path
 
 from benchmarks.gemm_stem import export_with_gemm_stem
 from benchmarks.node_profile import profile_nodes
-from ganport.atomic import write_json
-from infer.bench import (
+from ganport.core.atomic import write_json
+from ganport.core.latent import latent
+from ganport.infer.compare.bench import (
     BenchOptions,
     BenchReport,
     Cell,
@@ -34,11 +35,10 @@ from infer.bench import (
     manifest_checkpoint,
     run_bench,
 )
-from infer.bench_engines import ORT_CPU_CONFIGS
-from infer.bench_report import summary_table
-from infer.latent import latent
-from infer.timing import Plan
-from train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
+from ganport.infer.compare.bench_engines import ORT_CPU_CONFIGS
+from ganport.infer.compare.bench_report import summary_table
+from ganport.infer.compare.timing import Plan
+from ganport.train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
 
 MODELS = {
     "dcgan64": ModelConfig(arch="dcgan", image_size=64, width=64, nz=100),
@@ -50,7 +50,7 @@ STEM = "with a Gemm stem"  # the export change proposed in benchmarks/gemm_stem.
 
 @dataclass(frozen=True)
 class Target:
-    """One line of the issue: a ratio at one batch size, and the bound it must meet."""
+    """One speed target: a ratio at one batch size, and the bound it must meet."""
 
     text: str
     model: str
@@ -104,7 +104,7 @@ def build(work: Path, name: str, model: ModelConfig) -> Path:
         built = json.loads(manifest.read_text())["source"]["config"]["model"]
         if built == dataclasses.asdict(model):
             return folder
-    from export import export_checkpoint
+    from ganport.export import export_checkpoint
 
     config = TrainConfig(model=model, batch_size=16)
     data = load_dataset(config.data, model.image_size, model.channels)

@@ -19,14 +19,15 @@ import onnx
 import torch
 from torch import nn
 
-from export.checks import DEFAULT_BATCH_SIZES, CheckReport, check_export
-from export.convert import export_module, opset_of, to_float16
-from export.fold import fold_batchnorm
-from ganport.atomic import atomic_path
-from ganport.errors import InputError, JobFailed
-from infer.metadata import METADATA_KEY, ModelMetadata
-from train.checkpoint import Checkpoint, load_checkpoint, sha256_file, versions
-from train.latent import latent
+from ganport.core.atomic import atomic_path
+from ganport.core.errors import InputError, JobFailed
+from ganport.core.latent import latent
+from ganport.core.manifest import ManifestModel
+from ganport.core.metadata import METADATA_KEY, ModelMetadata
+from ganport.export.checks import DEFAULT_BATCH_SIZES, CheckReport, check_export
+from ganport.export.convert import export_module, opset_of, to_float16
+from ganport.export.fold import fold_batchnorm
+from ganport.train.checkpoint import Checkpoint, load_checkpoint, sha256_file, versions
 
 DEFAULT_OPSET = 18
 DEFAULT_EXPORTER = "dynamo"
@@ -55,23 +56,24 @@ class ExportResult:
     checks: CheckReport | None
     seconds: float
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ManifestModel:
         """The manifest entry for this file."""
         model = onnx.load(str(self.path), load_external_data=False)
-        return {
-            "file": self.path.name,
-            "role": self.metadata.role,
-            "sha256": sha256_file(self.path),
-            "size_bytes": self.path.stat().st_size,
-            "opset": self.metadata.opset,
-            "exporter": self.metadata.exporter,
-            "precision": self.metadata.precision,
-            "static_batch": self.metadata.static_batch,
-            "inputs": [_describe_value(v) for v in model.graph.input],
-            "outputs": [_describe_value(v) for v in model.graph.output],
-            "export_seconds": round(self.seconds, 3),
-            "checks": self.checks.to_dict() if self.checks else None,
-        }
+        return ManifestModel(
+            file=self.path.name,
+            role=self.metadata.role,
+            sha256=sha256_file(self.path),
+            size_bytes=self.path.stat().st_size,
+            opset=self.metadata.opset,
+            ir_version=model.ir_version,
+            exporter=self.metadata.exporter,
+            precision=self.metadata.precision,
+            static_batch=self.metadata.static_batch,
+            inputs=[_describe_value(v) for v in model.graph.input],
+            outputs=[_describe_value(v) for v in model.graph.output],
+            export_seconds=round(self.seconds, 3),
+            checks=self.checks.to_dict() if self.checks else None,
+        )
 
 
 def export_generator(
@@ -153,7 +155,7 @@ def export_discriminator(
 
 def discriminator_check_images(ckpt: Checkpoint, n: int) -> np.ndarray:
     """Half real images from the run's data set, half G_ema samples: what D really sees."""
-    from train.data import load_dataset
+    from ganport.train.data import load_dataset
 
     model = ckpt.config.model
     with torch.no_grad():

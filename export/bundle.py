@@ -1,7 +1,7 @@
 """Export a whole checkpoint: generator.onnx, discriminator.onnx and manifest.json.
 
-The manifest is written last: a folder with a manifest is a complete export, and the
-manifest's hashes say which files belong to it.
+The manifest (``ganport.core.manifest``) is written last: a folder with a manifest is a
+complete export, and its hashes say which files belong to it.
 """
 
 from __future__ import annotations
@@ -9,18 +9,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
 
 import onnx
 
-from export.api import ExportOptions, ExportResult, export_discriminator, export_generator
-from ganport.atomic import write_json
-from ganport.errors import InputError
-from train.checkpoint import Checkpoint, load_checkpoint, versions
-
-MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 1
-ROLES = ("generator", "discriminator")
+from ganport.core.atomic import write_json
+from ganport.core.errors import InputError
+from ganport.core.manifest import MANIFEST_NAME, Manifest, ManifestSource
+from ganport.core.metadata import ROLES
+from ganport.export.api import ExportOptions, ExportResult, export_discriminator, export_generator
+from ganport.train.checkpoint import Checkpoint, load_checkpoint, versions
 
 
 def variant_name(role: str, fp16: bool = False, static_batch: int | None = None) -> str:
@@ -34,7 +31,7 @@ def export_checkpoint(
     out_dir: str | os.PathLike[str] | None = None,
     which: str = "both",
     options: ExportOptions | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Export G and/or D of a checkpoint into ``out_dir`` (default: beside it).
 
     Always writes the fp32 model with a symbolic batch; ``options.fp16`` adds
@@ -58,17 +55,16 @@ def export_checkpoint(
         for variant in variants:
             path = out / variant_name(role, variant.fp16, variant.static_batch)
             results.append(export(ckpt, path, options=variant))
-    manifest = {
-        "manifest_version": MANIFEST_VERSION,
-        "source": {
-            "checkpoint": str(ckpt.path) if ckpt.path else None,
-            "sha256": ckpt.sha256,
-            "step": ckpt.step,
-            "config": ckpt.config.to_dict(),
-        },
-        "weights": options.weights,
-        "models": [r.describe() for r in results],
-        "versions": {**versions(), "onnx": onnx.__version__},
-    }
-    write_json(out / MANIFEST_NAME, manifest)
+    manifest = Manifest(
+        source=ManifestSource(
+            checkpoint=str(ckpt.path) if ckpt.path else None,
+            sha256=ckpt.sha256,
+            step=ckpt.step,
+            config=ckpt.config.to_dict(),
+        ),
+        weights=options.weights,
+        models=[r.describe() for r in results],
+        versions={**versions(), "onnx": onnx.__version__},
+    )
+    write_json(out / MANIFEST_NAME, manifest.to_dict())
     return manifest

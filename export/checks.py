@@ -15,8 +15,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-DEFAULT_BATCH_SIZES = (1, 2, 7, 64)
-TOLERANCES = {"fp32": (1e-5, 1e-4), "fp16": (1e-2, 1e-2)}  # (atol, rtol)
+from ganport.core.tolerance import CHECK_BATCH_SIZES, compare, profile_for
+
+DEFAULT_BATCH_SIZES = CHECK_BATCH_SIZES
 
 
 @dataclass
@@ -58,10 +59,10 @@ def check_export(
     """Check ``path`` structurally, then run it at each batch size against ``reference``.
 
     ``inputs`` must hold at least max(batch_sizes) rows; batch b uses its first b rows.
-    An element fails only when its error exceeds both atol and rtol·|reference|.
+    Judged by ``ganport.core.tolerance``: the CPU profile of the model's precision.
     """
-    atol, rtol = TOLERANCES[precision]
-    report = CheckReport(atol=atol, rtol=rtol)
+    tol = profile_for(precision, "CPUExecutionProvider")
+    report = CheckReport(atol=tol.atol, rtol=tol.rtol)
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
@@ -85,24 +86,17 @@ def check_export(
             report.fail(f"ONNX Runtime failed at batch {batch}: {_first_line(exc)}")
             continue
         want = reference(x)
-        shape_ok = got.shape == want.shape
-        err = np.abs(got.astype(np.float64) - want.astype(np.float64)) if shape_ok else None
-        close = (
-            shape_ok
-            and np.isfinite(got).all()
-            and bool(np.all((err <= atol) | (err <= rtol * np.abs(want))))
-        )
-        max_err = float(err.max()) if err is not None and err.size else float("inf")
-        report.batches.append(BatchCheck(batch, list(got.shape), max_err, bool(close)))
-        if not shape_ok:
+        result = compare(got, want, tol)
+        report.batches.append(BatchCheck(batch, list(got.shape), result.max_abs, result.passed))
+        if result.shape != result.reference_shape:
             report.fail(
-                f"at batch {batch} the output shape is {list(got.shape)}, torch gives "
-                f"{list(want.shape)} (is the batch axis really dynamic?)"
+                f"at batch {batch} the output shape is {result.shape}, torch gives "
+                f"{result.reference_shape} (is the batch axis really dynamic?)"
             )
-        elif not close:
+        elif not result.passed:
             report.fail(
-                f"at batch {batch} outputs differ from torch: max abs error {max_err:.3g} "
-                f"(atol {atol:g}, rtol {rtol:g})"
+                f"at batch {batch} outputs differ from torch: max abs error {result.max_abs:.3g} "
+                f"(atol {tol.atol:g}, rtol {tol.rtol:g})"
             )
     return report
 

@@ -24,7 +24,7 @@ import onnx.version_converter
 import torch
 from torch import nn
 
-from ganport.errors import InputError
+from ganport.core.errors import InputError
 
 EXPORTERS = ("dynamo", "torchscript")
 MIN_OPSET = 13

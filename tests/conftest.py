@@ -35,7 +35,7 @@ def run_inprocess(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[in
 
 def train_run(out: Path, arch: str, image_size: int, steps: int = 6, width: int = 8, **kwargs):
     """Train a tiny real run on mnist5k; returns the checkpoint path."""
-    from train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
+    from ganport.train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
 
     loss = kwargs.pop("loss", "bce")
     model = ModelConfig(
@@ -53,7 +53,7 @@ def train_run(out: Path, arch: str, image_size: int, steps: int = 6, width: int 
 
 @pytest.fixture(scope="session")
 def mnist5k_28():
-    from train import load_dataset
+    from ganport.train import load_dataset
 
     return load_dataset("mnist5k", 28)
 
@@ -90,7 +90,7 @@ def checkpoints(
 @pytest.fixture(scope="session")
 def export_matrix(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict) -> dict:
     """Every (arch, size, exporter, opset) exported once: G, D (fp32 and fp16), manifest."""
-    from export import ExportOptions, export_checkpoint
+    from ganport.export import ExportOptions, export_checkpoint
 
     folders = {}
     for (arch, size), ckpt in checkpoints.items():
@@ -106,7 +106,7 @@ def export_matrix(tmp_path_factory: pytest.TempPathFactory, checkpoints: dict) -
 @pytest.fixture(scope="session")
 def dcgan28_export(tmp_path_factory: pytest.TempPathFactory, dcgan28_checkpoint: Path) -> Path:
     """generator.onnx, discriminator.onnx and manifest.json of the DCGAN 28 run (defaults)."""
-    from export import export_checkpoint
+    from ganport.export import export_checkpoint
 
     out = tmp_path_factory.mktemp("dcgan28-export")
     export_checkpoint(dcgan28_checkpoint, out)
@@ -116,7 +116,7 @@ def dcgan28_export(tmp_path_factory: pytest.TempPathFactory, dcgan28_checkpoint:
 @pytest.fixture(scope="session")
 def mlp28_export(tmp_path_factory: pytest.TempPathFactory, mlp28_checkpoint: Path) -> Path:
     """The MLP 28 run exported with the defaults."""
-    from export import export_checkpoint
+    from ganport.export import export_checkpoint
 
     out = tmp_path_factory.mktemp("mlp28-export")
     export_checkpoint(mlp28_checkpoint, out)
@@ -135,6 +135,6 @@ def conditional_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope="session")
 def mnist5k_feature_net(mnist5k_28, tmp_path_factory: pytest.TempPathFactory):
     """The default feature network of mnist5k at 28 px, trained once per session."""
-    from train.feature_net import feature_net_for
+    from ganport.infer.compare.quality.feature_net import feature_net_for
 
     return feature_net_for(mnist5k_28, cache_dir=tmp_path_factory.getbasetemp() / "feature_nets")

@@ -1,11 +1,11 @@
 """Training: models, losses, offline data sets, the training loop and checkpoints (torch)."""
 
-from train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from train.config import ModelConfig, TrainConfig
-from train.data import Dataset, load_dataset
-from train.latent import latent
-from train.models import build_discriminator, build_generator
-from train.trainer import RunOptions, RunResult, train
+from ganport.core.latent import latent
+from ganport.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ganport.train.config import ModelConfig, TrainConfig
+from ganport.train.data import Dataset, load_dataset
+from ganport.train.models import build_discriminator, build_generator
+from ganport.train.trainer import RunOptions, RunResult, train
 
 __all__ = [
     "Checkpoint",

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from ganport import __version__
-from ganport.atomic import atomic_path
-from ganport.errors import InputError
-from train.config import TrainConfig
-from train.models import build_discriminator, build_generator
+from ganport.core.atomic import atomic_path
+from ganport.core.errors import InputError
+from ganport.train.config import TrainConfig
+from ganport.train.models import build_discriminator, build_generator
 
 FORMAT = "ganport-checkpoint"
 FORMAT_VERSION = 1

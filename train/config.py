@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ganport.errors import InputError
+from ganport.core.errors import InputError
 
 ARCHS = ("mlp", "dcgan")
 LOSSES = ("bce", "hinge", "wgan-gp")

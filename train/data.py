@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganport import images as imgio
-from ganport.errors import InputError
+from ganport.core import images as imgio
+from ganport.core.errors import InputError
 
 BUILTIN = ("mnist5k", "digits")
 

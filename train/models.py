@@ -12,8 +12,8 @@ import math
 import torch
 from torch import nn
 
-from ganport.latent_classes import class_edges
-from train.config import ModelConfig
+from ganport.core.classes import class_edges
+from ganport.train.config import ModelConfig
 
 
 class LatentClass(nn.Module):

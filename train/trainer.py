@@ -18,26 +18,38 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from ganport.atomic import write_bytes
-from ganport.errors import InputError, JobFailed
-from ganport.images import save_grid
-from train.checkpoint import load_checkpoint, save_checkpoint
-from train.config import TrainConfig
-from train.data import Dataset
-from train.latent import latent
-from train.losses import LOSSES, class_loss, gradient_penalty
-from train.models import build_discriminator, build_generator
+from ganport.core.atomic import write_bytes
+from ganport.core.errors import InputError, JobFailed
+from ganport.core.images import save_grid
+from ganport.core.latent import latent
+from ganport.train.checkpoint import load_checkpoint, save_checkpoint
+from ganport.train.config import TrainConfig
+from ganport.train.data import Dataset
+from ganport.train.losses import LOSSES, class_loss, gradient_penalty
+from ganport.train.models import build_discriminator, build_generator
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "checkpoint_best.pt"
 METRICS_NAME = "metrics.jsonl"
 GRID_SAMPLES = 64
+
+
+class Evaluator(Protocol):
+    """Scores G_ema during training, lower is better (an FID); ``samples`` is logged with it.
+
+    Training does not know how quality is measured: ``ganport.infer.compare.quality``
+    provides ``FidEvaluator``, and the CLI passes one in for ``--eval-every``.
+    """
+
+    samples: int
+
+    def __call__(self, generator: nn.Module) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -51,8 +63,8 @@ class RunOptions:
     checkpoint_every: int = 0  # steps between checkpoints; 0: at the end of each epoch only
     keep: int = 0  # earlier checkpoints to keep as checkpoint-stepNNNNNNN.pt
     progress: bool | None = None  # None: a bar when stderr is a terminal
-    eval_every: int = 0  # steps between FID evaluations (0: none); best kept as checkpoint_best.pt
-    eval_samples: int = 1000
+    eval_every: int = 0  # steps between evaluations (0: none); best kept as checkpoint_best.pt
+    evaluator: Evaluator | None = None
 
 
 @dataclass
@@ -280,7 +292,7 @@ def train(
                         {
                             "step": trainer.step,
                             "fid": round(fid, 4),
-                            "eval_samples": options.eval_samples,
+                            "eval_samples": options.evaluator.samples,
                         }
                     )
                     + "\n"
@@ -331,24 +343,13 @@ def _resume(trainer: Trainer, ckpt_path: Path, config: TrainConfig) -> None:
 
 
 def _evaluator(trainer: Trainer, options: RunOptions) -> Callable[[], float] | None:
-    """FID of G_ema every ``eval_every`` steps, on the cached feature network of the data.
-
-    Needs labelled data (the feature network is a classifier). It draws no torch random
-    numbers, so a run with evaluations repeats the same training steps as one without.
-    """
+    """The run's evaluation of G_ema, or None when evaluations are off."""
     if not options.eval_every:
         return None
-    if trainer.data.labels is None:
-        raise InputError(f"--eval-every needs labelled data; {trainer.data.name!r} has no labels")
-    from train.feature_net import feature_net_for, quick_fid
-
-    net = feature_net_for(trainer.data, seed=0)
-    nz = trainer.config.model.nz
-
-    def evaluate() -> float:
-        return quick_fid(trainer.generator_ema, trainer.data, options.eval_samples, net, nz)
-
-    return evaluate
+    if options.evaluator is None:
+        raise InputError("eval_every needs an evaluator (e.g. quality.FidEvaluator)")
+    evaluator = options.evaluator
+    return lambda: evaluator(trainer.generator_ema)
 
 
 def _remove_stale_temporaries(out: Path) -> None:

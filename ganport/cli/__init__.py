@@ -15,7 +15,10 @@ import traceback
 import click
 
 from ganport import __version__
-from ganport.errors import GanportError
+from ganport.core.errors import GanportError, InputError
+
+# What the ``train`` extra installs; sample and score need none of it.
+TRAIN_EXTRA_MODULES = {"torch", "onnx", "onnxscript", "sklearn", "scipy", "mlxtend"}
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
 
@@ -55,8 +58,11 @@ def run_command(command: click.Command, prog_name: str, args: list[str] | None =
     args = list(sys.argv[1:] if args is None else args)
     debug = "--debug" in args or os.environ.get("GANPORT_DEBUG") == "1"
     try:
-        # standalone_mode=False: click returns an exit code for --help/--version/ctx.exit.
-        code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        try:
+            # standalone_mode=False: click returns an exit code for --help/--version/ctx.exit.
+            code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        except ModuleNotFoundError as exc:
+            raise _missing_extra(exc) from exc
     except click.exceptions.Abort:
         click.echo("ganport: aborted", err=True)
         sys.exit(130)
@@ -83,6 +89,17 @@ def run_command(command: click.Command, prog_name: str, args: list[str] | None =
         )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _missing_extra(exc: ModuleNotFoundError) -> Exception:
+    """A runtime-only install lacks the training side: name the extra that brings it."""
+    missing = (exc.name or "").partition(".")[0]
+    if missing not in TRAIN_EXTRA_MODULES:
+        return exc
+    return InputError(
+        f"this command needs the training side ({missing} is not installed): "
+        "pip install 'ganport[train]'"
+    )
 
 
 def _one_line(message: str) -> str:

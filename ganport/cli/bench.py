@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ganport.cli.parity import int_list
+from ganport.cli.options import batch_sizes_option, json_option, provider_option
 
 
 @click.command("bench")
@@ -19,8 +19,8 @@ from ganport.cli.parity import int_list
     default=None,
     help="Source checkpoint for the torch engines (default: the one manifest.json names).",
 )
-@click.option("--provider", type=click.Choice(["cpu", "cuda"]), default="cpu")
-@click.option("--batch-sizes", default="1,16,64,256", callback=int_list, help="Comma-separated.")
+@provider_option(default="cpu", help="Where the engines run: auto is cuda where it works.")
+@batch_sizes_option("1,16,64,256")
 @click.option(
     "--threads",
     type=click.IntRange(1),
@@ -54,13 +54,7 @@ from ganport.cli.parity import int_list
     "[default: 2048 on cpu, 8192 on cuda].",
 )
 @click.option("--no-compile", is_flag=True, help="Skip the torch.compile engines (slow to build).")
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the full report as JSON.",
-)
+@json_option()
 def bench_command(
     target: Path,
     checkpoint: Path | None,
@@ -77,10 +71,10 @@ def bench_command(
 ) -> None:
     """Time G and D on torch eager, torch.compile and ONNX Runtime (CUDA engines with
     --provider cuda); exit 1 if any engine's output disagrees with torch eager."""
-    from ganport.errors import InputError, JobFailed
-    from infer.bench import BenchOptions, run_bench
-    from infer.bench_report import summary_table, write_report
-    from infer.timing import Plan
+    from ganport.core.errors import InputError, JobFailed
+    from ganport.infer.compare.bench import BenchOptions, run_bench
+    from ganport.infer.compare.bench_report import summary_table, write_report
+    from ganport.infer.compare.timing import Plan
 
     options = BenchOptions(
         batch_sizes=batch_sizes,

@@ -4,9 +4,10 @@ ceiling beside every figure."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
+
+from ganport.cli.options import json_option, provider_option
 
 
 @click.command("evaluate")
@@ -18,12 +19,7 @@ import click
     help="Labelled real data to compare with.  [default: the data the model was trained on]",
 )
 @click.option("-n", "n", type=click.IntRange(50), default=10_000, help="Samples to draw.")
-@click.option(
-    "--provider",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    help="ONNX Runtime provider for an .onnx; torch device for a checkpoint.",
-)
+@provider_option(help="ONNX Runtime provider for an .onnx; torch device for a checkpoint.")
 @click.option("--seed", type=int, default=0, help="Latent seed of the samples.")
 @click.option(
     "--feature-net",
@@ -34,16 +30,11 @@ import click
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("artifacts/feature_nets"),
-    help="Where feature networks are trained once and kept.",
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Also write every figure, versions and timings as JSON.",
+    help="Where feature networks are trained once and kept "
+    "[default: $XDG_CACHE_HOME/ganport/feature_nets, else ~/.cache/ganport/feature_nets].",
 )
+@json_option("Also write every figure, versions and timings as JSON.")
 def evaluate_command(
     generator: Path,
     data: str | None,
@@ -51,13 +42,14 @@ def evaluate_command(
     provider: str,
     seed: int,
     feature_net: Path | None,
-    cache_dir: Path,
+    cache_dir: Path | None,
     json_path: Path | None,
 ) -> None:
     """Measure GENERATOR (.onnx or checkpoint): FID, KID, classifier score, classes,
     precision/recall, on a feature network trained here on the real data."""
-    from ganport.atomic import write_json
-    from infer.evaluate import evaluate
+    from ganport.core.atomic import write_json
+    from ganport.infer.compare.quality.evaluate import evaluate
+    from ganport.infer.compare.quality.report import summary
 
     result = evaluate(
         generator,
@@ -72,63 +64,3 @@ def evaluate_command(
     if json_path:
         write_json(json_path, result.to_dict())
         click.echo(f"report: {json_path}")
-
-
-def summary(result: Any) -> str:
-    """The report as text: context lines, then one row per metric and one column per set."""
-    net = result.feature_net
-    shape = "×".join(map(str, result.image_shape))
-    trained = f"trained now in {net['train_seconds']:.0f} s, " if net["trained_now"] else ""
-    columns = [("model", f"n={result.model.n}", result.model)]
-    matched = result.model_matched.n != result.model.n
-    if matched:
-        columns.append(("model, first", f"n={result.model_matched.n}", result.model_matched))
-    columns += [
-        ("floor: real", f"n={result.floor.n}", result.floor),
-        ("ceiling: noise", f"n={result.ceiling.n}", result.ceiling),
-    ]
-    rows = [
-        ("FID", lambda f: f"{f.fid:.4g}"),
-        ("KID", lambda f: f"{f.kid_mean:.3g} ± {f.kid_std:.2g}"),
-        ("classifier score", lambda f: f"{f.classifier_score:.2f} / {result.n_classes}"),
-        ("classes covered", lambda f: f"{f.classes_covered} / {result.n_classes}"),
-        ("precision (k=3)", lambda f: f"{f.precision:.3f}"),
-        ("recall (k=3)", lambda f: f"{f.recall:.3f}"),
-    ]
-    if result.model.class_agreement is not None:
-        rows.append(("class as asked", _agreement))
-    lines = [
-        f"generator  {result.generator} ({result.source} on {result.provider}), seed {result.seed}",
-        f"data       {result.data} ({shape}): {result.reference_size} real reference images",
-        f"features   {net['path']} ({trained}test accuracy {net['test_accuracy']:.1%} "
-        f"on {net['held_out']} held-out images)",
-        "",
-    ]
-    table = [["", *(head for head, _, _ in columns)], ["", *(size for _, size, _ in columns)]]
-    table += [[name, *(cell(f) for _, _, f in columns)] for name, cell in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        cells = [cell.rjust(width) for cell, width in zip(row, widths, strict=True)]
-        lines.append("   ".join([row[0].ljust(widths[0]), *cells[1:]]))
-    if matched:
-        lines.append(
-            f"(FID and recall depend on n: the model's first {result.model_matched.n} "
-            "samples compare with the floor like for like)"
-        )
-    histogram = "  ".join(
-        f"{i}:{share:.1%}" for i, share in enumerate(result.model.class_histogram)
-    )
-    lines += [
-        "",
-        f"FID position: {result.fid_position:.2%} of the way from floor to ceiling",
-        f"classes (model): {histogram}",
-        f"time: {result.seconds['total']:.1f} s (model, data and feature network "
-        f"{result.seconds['load']:.1f} s, sampling {result.seconds['sample']:.1f} s, "
-        f"features and metrics {result.seconds['metrics']:.1f} s)",
-    ]
-    return "\n".join(lines)
-
-
-def _agreement(figures: Any) -> str:
-    """A conditional model's samples drawn as their latent's class; the floor's labels."""
-    return "–" if figures.class_agreement is None else f"{figures.class_agreement:.3f}"

@@ -49,7 +49,7 @@ def export_command(
     no_check: bool,
 ) -> None:
     """Export a checkpoint's generator and/or discriminator to ONNX, checked against torch."""
-    from export import ExportOptions, export_checkpoint
+    from ganport.export import ExportOptions, export_checkpoint
 
     options = ExportOptions(
         opset=opset,
@@ -61,8 +61,8 @@ def export_command(
     )
     manifest = export_checkpoint(checkpoint, out, which=which, options=options)
     folder = out if out is not None else checkpoint.parent
-    for model in manifest["models"]:
-        checks = model["checks"]
+    for model in manifest.models:
+        checks = model.checks
         verdict = (
             "not checked"
             if checks is None
@@ -71,7 +71,7 @@ def export_command(
             + f" (max abs err {max(b['max_abs_err'] for b in checks['batches']):.2g})"
         )
         click.echo(
-            f"{folder / model['file']}  {model['size_bytes'] / 1e6:.2f} MB  "
-            f"opset {model['opset']}  {verdict}"
+            f"{folder / model.file}  {model.size_bytes / 1e6:.2f} MB  "
+            f"opset {model.opset} (IR {model.ir_version})  {verdict}"
         )
     click.echo(f"{folder / 'manifest.json'}")

@@ -1,11 +1,72 @@
-"""Options that more than one command takes, defined once."""
+"""Options that more than one command takes, each defined once with one spelling."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+PROVIDERS = ("auto", "cpu", "cuda")
+
+
+def int_list(_ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """Parse '1,2,7' into (1, 2, 7), as a usage error when it is not positive integers."""
+    try:
+        numbers = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not numbers or (param.name == "batch_sizes" and min(numbers) < 1):
+        raise click.BadParameter(f"expected positive comma-separated integers, got {value!r}")
+    return numbers
+
+
+def provider_option(default: str = "auto", help: str = "Where ONNX Runtime runs.") -> Decorator:
+    """``--provider auto|cpu|cuda``: auto picks CUDA where it really works, else the CPU;
+    cuda that cannot run is an error, never a silent fallback."""
+    return click.option(
+        "--provider", type=click.Choice(PROVIDERS), default=default, show_default=True, help=help
+    )
+
+
+def batch_sizes_option(default: str) -> Decorator:
+    return click.option(
+        "--batch-sizes", default=default, callback=int_list, help="Comma-separated batch sizes."
+    )
+
+
+def seeds_option(default: str = "0,1,2") -> Decorator:
+    return click.option("--seeds", default=default, callback=int_list, help="Comma-separated.")
+
+
+def json_option(help: str = "Write the full report as JSON.") -> Decorator:
+    """``--json PATH``: every command's machine-readable report has this one spelling."""
+    return click.option(
+        "--json",
+        "json_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=help,
+    )
+
+
+def junit_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--junit",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Write JUnit XML for CI systems.",
+    )(command)
+
+
+def run_folder_option(help: str) -> Decorator:
+    """``--out RUN_DIR``, required: an installed CLI writes only where the user says."""
+    return click.option(
+        "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help=help
+    )
 
 
 def _parse_classes(_ctx: click.Context, _param: click.Parameter, value: str) -> int | None:

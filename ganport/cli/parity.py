@@ -6,16 +6,13 @@ from pathlib import Path
 
 import click
 
-
-def int_list(_ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
-    """Parse '1,2,7' into (1, 2, 7), as a usage error when it is not positive integers."""
-    try:
-        numbers = tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
-    if not numbers or (param.name == "batch_sizes" and min(numbers) < 1):
-        raise click.BadParameter(f"expected positive comma-separated integers, got {value!r}")
-    return numbers
+from ganport.cli.options import (
+    batch_sizes_option,
+    json_option,
+    junit_option,
+    provider_option,
+    seeds_option,
+)
 
 
 @click.command("parity")
@@ -23,9 +20,9 @@ def int_list(_ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
 @click.argument(
     "onnx_target", metavar="ONNX_DIR_OR_FILE", type=click.Path(exists=True, path_type=Path)
 )
-@click.option("--provider", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu")
-@click.option("--batch-sizes", default="1,2,7,64", callback=int_list, help="Comma-separated.")
-@click.option("--seeds", default="0,1,2", callback=int_list, help="Comma-separated.")
+@provider_option(default="cpu")
+@batch_sizes_option("1,2,7,64")
+@seeds_option()
 @click.option(
     "--atol",
     type=click.FloatRange(min=0),
@@ -42,18 +39,8 @@ def int_list(_ctx: click.Context, param: click.Parameter, value: str) -> tuple[i
     default=1000,
     help="Samples in the distribution sweep (0: skip it).",
 )
-@click.option(
-    "--report",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the full report as JSON.",
-)
-@click.option(
-    "--junit",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write JUnit XML for CI systems.",
-)
+@json_option()
+@junit_option
 def parity_command(
     checkpoint: Path,
     onnx_target: Path,
@@ -64,12 +51,13 @@ def parity_command(
     rtol: float | None,
     tf32: bool,
     samples: int,
-    report: Path | None,
+    json_path: Path | None,
     junit: Path | None,
 ) -> None:
     """Compare ONNX Runtime with torch on identical inputs; exit 1 on any mismatch."""
-    from infer.parity import run_parity
-    from infer.parity_report import summary_table, write_junit, write_report
+    from ganport.core.errors import JobFailed
+    from ganport.infer.compare.parity import run_parity
+    from ganport.infer.compare.parity_report import summary_table, write_junit, write_report
 
     result = run_parity(
         checkpoint,
@@ -85,14 +73,13 @@ def parity_command(
     click.echo(summary_table(result))
     for note in result.notes:
         click.echo(f"note: {note}")
-    if report:
-        write_report(result, report)
-        click.echo(f"report: {report}")
+    if json_path:
+        write_report(result, json_path)
+        click.echo(f"report: {json_path}")
     if junit:
         write_junit(result, junit)
         click.echo(f"junit:  {junit}")
     if not result.passed:
         for line in result.failures()[:10]:
             click.echo(f"FAIL {line}")
-        click.echo(f"ganport: error: parity failed: {result.failures()[0]}", err=True)
-        raise click.exceptions.Exit(1)
+        raise JobFailed(f"parity failed: {result.failures()[0]}")

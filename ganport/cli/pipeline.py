@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ganport.cli.options import classes_option
+from ganport.cli.options import classes_option, provider_option, run_folder_option
+from ganport.cli.training import exit_if_interrupted, run_config
 
 DEFAULT_EPOCHS = 60
 
@@ -26,18 +27,8 @@ DEFAULT_EPOCHS = 60
     default="auto",
     help="Where torch trains.",
 )
-@click.option(
-    "--provider",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    help="Where ONNX Runtime samples and checks parity.",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("artifacts/pipeline"),
-    help="Run folder.",
-)
+@provider_option(help="Where ONNX Runtime samples and checks parity.")
+@run_folder_option("Run folder: checkpoint, metrics, ONNX models, grids, parity reports.")
 @click.option("--resume", is_flag=True, help="Continue the run already in --out.")
 def pipeline_command(
     data: str,
@@ -53,25 +44,24 @@ def pipeline_command(
     resume: bool,
 ) -> None:
     """Train a GAN, export it, sample it on ONNX Runtime and check parity with torch."""
-    import dataclasses
-
-    from export import export_checkpoint
-    from infer import Generator
-    from infer.parity import run_parity
-    from infer.parity_report import summary_table, write_junit, write_report
-    from train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset, train
-    from train.data import class_count
+    from ganport.core.errors import JobFailed
+    from ganport.core.images import save_grid
+    from ganport.export import export_checkpoint
+    from ganport.infer import Generator
+    from ganport.infer.compare.parity import run_parity
+    from ganport.infer.compare.parity_report import summary_table, write_junit, write_report
+    from ganport.train import RunOptions, train
 
     started = time.perf_counter()
-    if resume:
-        config = load_checkpoint(out / "checkpoint.pt").config
-        dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
-    else:
-        model = ModelConfig(arch=arch, image_size=image_size)  # checked before the data is read
-        dataset = load_dataset(data, image_size)
-        classes = class_count(dataset) if classes is None else classes
-        model = dataclasses.replace(model, classes=classes)
-        config = TrainConfig.for_loss(loss, model, data=data, seed=seed)
+    config, dataset = run_config(
+        out,
+        resume,
+        data=data,
+        loss=loss,
+        model={"arch": arch, "image_size": image_size},
+        classes=classes,
+        seed=seed,
+    )
     click.echo(
         f"[1/4] train {config.model.arch} {config.model.image_size}px on {config.data} "
         f"({len(dataset)} images, {epochs} epochs, {_conditioning(config.model.classes)})"
@@ -79,11 +69,7 @@ def pipeline_command(
     result = train(
         config, dataset, RunOptions(out=out, epochs=epochs, device=device), resume=resume
     )
-    if result.interrupted_by:
-        click.echo(
-            f"stopped by {result.interrupted_by}; continue with --resume --out {out}", err=True
-        )
-        raise click.exceptions.Exit(130 if result.interrupted_by == "SIGINT" else 143)
+    exit_if_interrupted(result, out)
 
     click.echo("[2/4] export to ONNX")
     onnx_dir = out / "onnx"
@@ -92,8 +78,6 @@ def pipeline_command(
     click.echo("[3/4] sample through ONNX Runtime")
     generator = Generator(onnx_dir / "generator.onnx", provider=provider)
     grid = out / "samples_onnx.png"
-    from ganport.images import save_grid
-
     save_grid(generator.sample(64, seed=seed), grid)
 
     click.echo("[4/4] parity torch ↔ ONNX Runtime")
@@ -103,7 +87,7 @@ def pipeline_command(
     click.echo(summary_table(report))
 
     losses = "  ".join(f"{k}={v:.3f}" for k, v in result.last_losses.items())
-    sizes = ", ".join(f"{m['file']} {m['size_bytes'] / 1e6:.2f} MB" for m in manifest["models"])
+    sizes = ", ".join(f"{m.file} {m.size_bytes / 1e6:.2f} MB" for m in manifest.models)
     click.echo("")
     click.echo(f"training     step {result.step}, {result.seconds:.0f}s, {losses}")
     click.echo(f"checkpoint   {result.checkpoint}")
@@ -118,8 +102,7 @@ def pipeline_command(
     )
     click.echo(f"total        {time.perf_counter() - started:.0f}s")
     if not report.passed:
-        click.echo(f"ganport: error: parity failed: {report.failures()[0]}", err=True)
-        raise click.exceptions.Exit(1)
+        raise JobFailed(f"parity failed: {report.failures()[0]}")
 
 
 def _conditioning(classes: int) -> str:

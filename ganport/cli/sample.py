@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ganport.cli.options import provider_option
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -21,9 +23,7 @@ GRID_LIMIT = 256  # a PNG grid of more images is unreadable; --npy holds them al
 @click.option(
     "--batch-size", type=click.IntRange(1), default=None, help="Rows per run (default 256)."
 )
-@click.option(
-    "--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", help="Where to run."
-)
+@provider_option()
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -71,7 +71,7 @@ def sample_command(
     label: int | None,
 ) -> None:
     """Sample MODEL.onnx (a ganport generator); writes a PNG grid and/or a .npy array."""
-    from infer import Generator
+    from ganport.infer import Generator
 
     generator = Generator(model, provider=provider)
     click.echo(f"provider: {generator.provider}")
@@ -107,8 +107,8 @@ def _stream(
     import numpy as np
     from tqdm import tqdm
 
-    from ganport.atomic import atomic_path
-    from ganport.images import save_grid
+    from ganport.core.atomic import atomic_path
+    from ganport.core.images import save_grid
 
     grid = np.empty((min(n, GRID_LIMIT), *image_shape), np.float32)
     with contextlib.ExitStack() as stack:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ganport.cli.options import json_option, provider_option
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -16,16 +18,8 @@ if TYPE_CHECKING:
 @click.argument(
     "inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--provider", type=click.Choice(["auto", "cuda", "cpu"]), default="auto", help="Where to run."
-)
-@click.option(
-    "--json",
-    "json_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write every score, the provider and the versions as JSON.",
-)
+@provider_option()
+@json_option("Write every score, the provider and the versions as JSON.")
 def score_command(model: Path, inputs: tuple[Path, ...], provider: str, json_path: Path | None):
     """Score INPUT... (PNG/JPEG files, .npy/.npz arrays, IDX files) with DISCRIMINATOR.onnx.
 
@@ -34,9 +28,9 @@ def score_command(model: Path, inputs: tuple[Path, ...], provider: str, json_pat
     """
     import dataclasses
 
-    from ganport.atomic import write_json
-    from infer import Discriminator, sigmoid
-    from infer.session import runtime_versions
+    from ganport.core.atomic import write_json
+    from ganport.infer import Discriminator, sigmoid
+    from ganport.infer.runtime.session import runtime_versions
 
     discriminator = Discriminator(model, provider=provider)
     names, images = _load_inputs(
@@ -79,14 +73,14 @@ def _load_inputs(
 ) -> tuple[list[str], np.ndarray]:
     """Read every input as float32 (N, channels, height, width) in [-1, 1], one name per image.
 
-    Pixels go through ganport.images (channel conversion, resize). A float array that
+    Pixels go through ganport.core.images (channel conversion, resize). A float array that
     already is model input (the model's layout, values in [-1, 1], as ``sample --npy``
     writes) is used as it is: rounding it to uint8 would change its scores.
     """
     import numpy as np
 
-    from ganport.errors import InputError
-    from ganport.images import (
+    from ganport.core.errors import InputError
+    from ganport.core.images import (
         IMAGE_SUFFIXES,
         array_to_nchw_uint8,
         read_array,
@@ -122,7 +116,7 @@ def _load_inputs(
 
 def _is_model_input(array: np.ndarray, image_shape: tuple[int, int, int]) -> bool:
     """Floats in the model's (N, C, H, W) with negatives and within [-1, 1]: the same reading
-    ganport.images.array_to_nchw_uint8 gives them, minus its rounding to uint8."""
+    ganport.core.images.array_to_nchw_uint8 gives them, minus its rounding to uint8."""
     import numpy as np
 
     if not np.issubdtype(array.dtype, np.floating) or array.shape[1:] != image_shape:

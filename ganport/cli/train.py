@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ganport.cli.options import classes_option
+from ganport.cli.options import classes_option, run_folder_option
+from ganport.cli.training import exit_if_interrupted, run_config
 
 
 @click.command("train")
@@ -45,12 +46,7 @@ from ganport.cli.options import classes_option
 @click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=0.999)
 @click.option("--seed", type=int, default=0, help="Same seed, data and device: the same run.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("artifacts/run"),
-    help="Run folder: checkpoint.pt, metrics.jsonl, samples/.",
-)
+@run_folder_option("Run folder: checkpoint.pt, metrics.jsonl, samples/.")
 @click.option(
     "--checkpoint-every",
     type=click.IntRange(0),
@@ -96,32 +92,33 @@ def train_command(
     resume: bool,
 ) -> None:
     """Train a GAN; writes OUT/checkpoint.pt, OUT/metrics.jsonl and OUT/samples/epoch_NNN.png."""
-    import dataclasses
+    from ganport.train import RunOptions
+    from ganport.train import train as run_training
 
-    from train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset
-    from train import train as run_training
-    from train.data import class_count
+    config, dataset = run_config(
+        out,
+        resume,
+        data=data,
+        loss=loss,
+        model={
+            "arch": arch,
+            "nz": nz,
+            "channels": int(channels),
+            "image_size": image_size,
+            "width": width,
+        },
+        classes=classes,
+        optimizer=optimizer,
+        seed=seed,
+        ema_decay=ema_decay,
+        lr=lr,
+        batch_size=batch_size,
+    )
+    evaluator = None
+    if eval_every:
+        from ganport.infer.compare.quality.feature_net import FidEvaluator
 
-    if resume:
-        config = load_checkpoint(out / "checkpoint.pt").config
-        dataset = load_dataset(config.data, config.model.image_size, config.model.channels)
-    else:
-        model = ModelConfig(  # checked before the data is read
-            arch=arch, nz=nz, channels=int(channels), image_size=image_size, width=width
-        )
-        dataset = load_dataset(data, image_size, int(channels))
-        classes = class_count(dataset) if classes is None else classes
-        model = dataclasses.replace(model, classes=classes)
-        tuned = {"lr": lr, "batch_size": batch_size}  # None: the loss's own default
-        config = TrainConfig.for_loss(
-            loss,
-            model,
-            data=data,
-            optimizer=optimizer,
-            seed=seed,
-            ema_decay=ema_decay,
-            **{name: value for name, value in tuned.items() if value is not None},
-        )
+        evaluator = FidEvaluator(dataset, config.model.nz, eval_samples)
     options = RunOptions(
         out=out,
         epochs=epochs,
@@ -130,7 +127,7 @@ def train_command(
         checkpoint_every=checkpoint_every,
         keep=keep,
         eval_every=eval_every,
-        eval_samples=eval_samples,
+        evaluator=evaluator,
     )
     result = run_training(config, dataset, options, resume=resume)
     losses = "  ".join(f"{k}={v:.4f}" for k, v in result.last_losses.items())
@@ -138,8 +135,4 @@ def train_command(
     click.echo(f"checkpoint: {result.checkpoint}")
     if result.sample_grids:
         click.echo(f"samples:    {result.sample_grids[-1]}")
-    if result.interrupted_by:
-        click.echo(
-            f"stopped by {result.interrupted_by}; continue with --resume --out {out}", err=True
-        )
-        raise click.exceptions.Exit(130 if result.interrupted_by == "SIGINT" else 143)
+    exit_if_interrupted(result, out)

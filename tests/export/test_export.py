@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from export import ExportOptions, export_checkpoint, export_discriminator, export_generator
-from ganport.errors import GanportError, InputError
-from infer.metadata import METADATA_KEY, ModelMetadata
-from train import latent, load_checkpoint
-from train.checkpoint import sha256_file
+from ganport.core.errors import GanportError, InputError
+from ganport.core.metadata import METADATA_KEY, ModelMetadata
+from ganport.export import ExportOptions, export_checkpoint, export_discriminator, export_generator
+from ganport.train import latent, load_checkpoint
+from ganport.train.checkpoint import sha256_file
 
 
 def test_metadata_round_trips(dcgan28_export, dcgan28_checkpoint):

@@ -6,8 +6,8 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from ganport.train import latent, load_checkpoint
 from tests.conftest import ARCH_SIZES, EXPORTERS, OPSETS
-from train import latent, load_checkpoint
 
 CASES = [(a, s, e, o) for a, s in ARCH_SIZES for e in EXPORTERS for o in OPSETS]
 

@@ -156,7 +156,7 @@ def test_bench_help_does_not_need_a_model(capsys):
 
 
 def test_exported_fp16_models_are_refused(mlp28_checkpoint, tmp_path, capsys):
-    from export import export_generator
+    from ganport.export import export_generator
 
     path = tmp_path / "generator_fp16.onnx"
     export_generator(mlp28_checkpoint, path, exporter="torchscript", fp16=True, check=False)

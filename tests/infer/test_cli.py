@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganport.errors import InputError
-from ganport.images import make_grid, to_float, to_uint8
-from infer import Discriminator, Generator
-from infer.session import create_session
+from ganport.core.errors import InputError
+from ganport.core.images import make_grid, to_float, to_uint8
+from ganport.infer import Discriminator, Generator
+from ganport.infer.runtime.session import create_session
 from tests.conftest import run_inprocess as ganport
 
 

@@ -7,12 +7,12 @@ import onnx
 import pytest
 import torch
 
-from ganport.latent_classes import class_of_latent, edge_latent, latent_of_class
-from infer import Generator
-from infer.latent import latent
-from infer.parity import run_parity
+from ganport.core.classes import class_of_latent, edge_latent, latent_of_class
+from ganport.core.latent import latent
+from ganport.infer import Generator
+from ganport.infer.compare.parity import run_parity
+from ganport.train import load_checkpoint
 from tests.conftest import run_inprocess
-from train import load_checkpoint
 
 VARIANTS = [
     ("dcgan", "dynamo", 18),
@@ -25,7 +25,7 @@ VARIANTS = [
 @pytest.fixture(scope="module")
 def conditional_exports(conditional_checkpoints, tmp_path_factory) -> dict:
     """Each variant exported once, fp32 and fp16."""
-    from export import ExportOptions, export_checkpoint
+    from ganport.export import ExportOptions, export_checkpoint
 
     folders = {}
     for arch, exporter, opset in VARIANTS:

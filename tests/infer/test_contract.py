@@ -11,9 +11,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from ganport.cli import main
-from ganport.errors import InputError, JobFailed
-from infer import Discriminator, Generator, ModelMetadata
-from infer.session import create_session
+from ganport.core.errors import InputError, JobFailed
+from ganport.infer import Discriminator, Generator, ModelMetadata
+from ganport.infer.runtime.session import create_session
 
 NZ, C, H, W = 4, 1, 2, 2
 ONNX_TYPES = {"float32": TensorProto.FLOAT, "float16": TensorProto.FLOAT16}

@@ -8,9 +8,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from ganport.errors import InputError
-from infer import Discriminator, Generator
-from infer.session import CUDA, create_session, run_on_device
+from ganport.core.errors import InputError
+from ganport.infer import Discriminator, Generator
+from ganport.infer.runtime.session import CUDA, create_session, run_on_device
 
 pytestmark = pytest.mark.cuda
 

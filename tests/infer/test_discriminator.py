@@ -8,9 +8,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from ganport.errors import InputError
-from ganport.images import to_float
-from infer import Discriminator, sigmoid
+from ganport.core.errors import InputError
+from ganport.core.images import to_float
+from ganport.infer import Discriminator, sigmoid
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganport.errors import InputError
-from infer.evaluate import evaluate
+from ganport.core.errors import InputError
+from ganport.infer.compare.quality.evaluate import evaluate
 from tests.conftest import run_inprocess as ganport
 
 N = 500
@@ -126,7 +126,7 @@ def test_cli_input_errors_are_one_line_with_exit_code_2(
 def test_a_conditional_generator_is_scored_on_drawing_the_class_it_was_asked_for(
     conditional_checkpoints, checkpoint_eval, mnist5k_feature_net, tmp_path, capsys
 ):
-    from export import export_generator
+    from ganport.export import export_generator
 
     checkpoint = conditional_checkpoints["dcgan"]
     result = evaluate(checkpoint, n=N, provider="cpu", feature_net=mnist5k_feature_net)

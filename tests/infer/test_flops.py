@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from export import export_generator
-from infer.flops import flops_per_sample, node_macs
-from train import ModelConfig, build_discriminator, build_generator
+from ganport.export import export_generator
+from ganport.infer.compare.flops import flops_per_sample, node_macs
+from ganport.train import ModelConfig, build_discriminator, build_generator
 
 
 def torch_macs(module: nn.Module, x: torch.Tensor) -> int:
@@ -47,7 +47,7 @@ def test_onnx_flops_match_the_torch_layers(arch, size, tmp_path):
         if role == "generator":
             export_generator(module, path, nz=cfg.nz, exporter="torchscript", check=False)
         else:
-            from export import export_discriminator
+            from ganport.export import export_discriminator
 
             export_discriminator(
                 module, path, image_shape=cfg.image_shape, exporter="torchscript", check=False

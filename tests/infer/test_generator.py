@@ -8,9 +8,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from ganport.errors import InputError
-from infer import Generator
-from infer.latent import latent
+from ganport.core.errors import InputError
+from ganport.core.latent import latent
+from ganport.infer import Generator
 
 
 @pytest.fixture(scope="module", params=["dcgan28_export", "mlp28_export"])
@@ -21,7 +21,7 @@ def model(request: pytest.FixtureRequest) -> Path:
 @pytest.fixture(scope="module")
 def static8(tmp_path_factory: pytest.TempPathFactory, dcgan28_checkpoint: Path) -> Path:
     """The DCGAN 28 generator exported with a static batch of 8."""
-    from export import ExportOptions, export_checkpoint
+    from ganport.export import ExportOptions, export_checkpoint
 
     out = tmp_path_factory.mktemp("static8")
     export_checkpoint(dcgan28_checkpoint, out, "generator", ExportOptions(static_batch=8))

@@ -22,7 +22,7 @@ else:
     raise AssertionError("torch should not be importable here")
 
 import numpy as np
-import infer
+import ganport.infer as infer
 from ganport.cli import main
 
 folder, out = sys.argv[1], sys.argv[2]
@@ -42,7 +42,8 @@ for args in (
         main(args)
     except SystemExit as exit_:
         codes.append(exit_.code)
-leaked = sorted(m for m in ("torch", "onnx", "train", "export") if sys.modules.get(m))
+training_side = ("torch", "onnx", "ganport.train", "ganport.export", "ganport.infer.compare")
+leaked = sorted(m for m in training_side if sys.modules.get(m))
 print(json.dumps({"provider": g.provider, "logits": logits.tolist(), "codes": codes,
                   "same": bool(np.array_equal(np.load(f"{out}/s.npy"), images)),
                   "leaked": leaked}))

@@ -9,9 +9,9 @@ import onnx
 import pytest
 import torch
 
-from infer.metadata import METADATA_KEY
-from infer.parity import assert_parity, run_parity
-from infer.tolerance import PROFILES, Tolerance, compare
+from ganport.core.metadata import METADATA_KEY
+from ganport.core.tolerance import PROFILES, Tolerance, compare
+from ganport.infer.compare.parity import assert_parity, run_parity
 from tests.conftest import ARCH_SIZES, EXPORTERS, OPSETS, train_run
 from tests.conftest import run_ganport as ganport
 
@@ -75,7 +75,7 @@ def test_one_changed_weight_fails_parity(tmp_path, mlp28_export, mlp28_checkpoin
         "100",
         "--junit",
         tmp_path / "p.xml",
-        "--report",
+        "--json",
         tmp_path / "p.json",
     )
     assert proc.returncode == 1
@@ -124,7 +124,7 @@ def _export_with_metadata(module, example, path, source_model, dynamic, training
 def test_batchnorm_exported_in_training_mode_fails_with_its_cause(
     tmp_path, mlp28_export, mlp28_checkpoint
 ):
-    from train import load_checkpoint
+    from ganport.train import load_checkpoint
 
     g = load_checkpoint(mlp28_checkpoint).generator()
     path = tmp_path / "generator.onnx"
@@ -142,7 +142,7 @@ def test_batchnorm_exported_in_training_mode_fails_with_its_cause(
 
 
 def test_fixed_batch_export_fails_with_its_cause(tmp_path, mlp28_export, mlp28_checkpoint):
-    from train import load_checkpoint
+    from ganport.train import load_checkpoint
 
     g = load_checkpoint(mlp28_checkpoint).generator()
     path = tmp_path / "generator.onnx"

@@ -11,8 +11,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from ganport.errors import InputError
-from infer.session import (
+from ganport.core.errors import InputError
+from ganport.infer.runtime.session import (
     CPU,
     create_session,
     run,
@@ -100,7 +100,7 @@ def test_both_runtimes_installed_is_detected(tmp_path):
     info = tmp_path / f"{other.replace('-', '_')}-1.20.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {other}\nVersion: 1.20.0\n")
-    code = "from infer.session import runtime_conflict; print(runtime_conflict())"
+    code = "from ganport.infer.runtime.session import runtime_conflict; print(runtime_conflict())"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True

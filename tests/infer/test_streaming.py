@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infer import Generator
+from ganport.infer import Generator
 
 N = 100_000
 
@@ -19,7 +19,7 @@ SCRIPT = """
 import json, resource, sys, tracemalloc
 sys.modules["torch"] = None
 import numpy as np
-from infer import Generator
+from ganport.infer import Generator
 from ganport.cli import main
 
 model, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infer.timing import Plan, Stats, time_interleaved
+from ganport.infer.compare.timing import Plan, Stats, time_interleaved
 
 
 def test_fixed_repeats_give_exactly_that_many_timed_runs_after_warmup():

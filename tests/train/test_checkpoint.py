@@ -3,9 +3,9 @@ import pickle
 import pytest
 import torch
 
-from ganport.errors import InputError
-from train import load_checkpoint
-from train.checkpoint import save_checkpoint
+from ganport.core.errors import InputError
+from ganport.train import load_checkpoint
+from ganport.train.checkpoint import save_checkpoint
 
 
 def test_round_trip(dcgan28_checkpoint):

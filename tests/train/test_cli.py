@@ -37,9 +37,18 @@ def test_train_writes_checkpoint_metrics_and_a_sample_grid(tmp_path):
     assert "checkpoint:" in proc.stdout
 
 
-def test_python_dash_m_train_works():
-    proc = subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True)
-    assert proc.returncode == 0 and "--resume" in proc.stdout
+@pytest.mark.parametrize("command", ["train", "pipeline"])
+def test_run_folder_must_be_named(tmp_path, command):
+    """An installed CLI writes only where the user says: no default run folder."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ganport", command, "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "Missing option '--out'" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

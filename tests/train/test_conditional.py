@@ -4,10 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from ganport.errors import InputError
-from ganport.latent_classes import class_edges, class_of_latent, latent_of_class
+from ganport.core.classes import class_edges, class_of_latent, latent_of_class
+from ganport.core.errors import InputError
+from ganport.train import (
+    ModelConfig,
+    TrainConfig,
+    build_discriminator,
+    build_generator,
+    load_checkpoint,
+)
 from tests.conftest import train_run
-from train import ModelConfig, TrainConfig, build_discriminator, build_generator, load_checkpoint
 
 
 def _near_edges(nz: int, per_edge: int = 300) -> np.ndarray:
@@ -66,7 +72,7 @@ def test_a_conditional_run_learns_the_classes(tmp_path, mnist5k_28):
 
 
 def test_conditional_training_needs_fitting_labels(tmp_path):
-    from train import RunOptions, load_dataset, train
+    from ganport.train import RunOptions, load_dataset, train
 
     unlabelled = tmp_path / "images.npy"
     np.save(unlabelled, np.zeros((40, 28, 28), np.uint8))

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganport.errors import InputError
-from ganport.images import read_idx
+from ganport.core.errors import InputError
+from ganport.core.images import read_idx
+from ganport.train import load_dataset
 from tests.conftest import FASHION_MNIST
-from train import load_dataset
 
 
 def test_mnist5k_is_the_real_digits(mnist5k_28):

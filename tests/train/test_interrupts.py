@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from train import load_checkpoint
+from ganport.train import load_checkpoint
 
 TRAIN = [
     "train",

@@ -3,11 +3,11 @@ import math
 import pytest
 import torch
 
-from ganport.errors import InputError
-from train import ModelConfig, TrainConfig, load_dataset
-from train.losses import gradient_penalty
-from train.models import build_discriminator
-from train.trainer import Trainer
+from ganport.core.errors import InputError
+from ganport.train import ModelConfig, TrainConfig, load_dataset
+from ganport.train.losses import gradient_penalty
+from ganport.train.models import build_discriminator
+from ganport.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from train import ModelConfig, build_discriminator, build_generator
+from ganport.train import ModelConfig, build_discriminator, build_generator
 
 CASES = [("mlp", 28), ("mlp", 16), ("dcgan", 28), ("dcgan", 32), ("dcgan", 64)]
 
@@ -31,7 +31,7 @@ def test_init_follows_dcgan_recipe():
 
 
 def test_dcgan_refuses_unsupported_size():
-    from ganport.errors import InputError
+    from ganport.core.errors import InputError
 
     with pytest.raises(InputError, match="dcgan supports image sizes"):
         ModelConfig(arch="dcgan", image_size=48)

@@ -2,8 +2,8 @@ import json
 
 import torch
 
+from ganport.train import load_checkpoint
 from tests.conftest import train_run
-from train import load_checkpoint
 
 
 def _losses(run_dir):
@@ -18,7 +18,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
     kwargs = {"arch": "dcgan", "image_size": 28, "data": "digits"}
     train_run(whole, steps=10, **kwargs)
     train_run(split, steps=4, **kwargs)
-    from train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
+    from ganport.train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
 
     config = load_checkpoint(split / "checkpoint.pt").config
     assert config == TrainConfig.for_loss(
@@ -48,7 +48,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
 
 
 def test_keep_holds_the_latest_earlier_checkpoints(tmp_path):
-    from train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
+    from ganport.train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
 
     config = TrainConfig(
         model=ModelConfig(arch="mlp", image_size=16, width=4, nz=8), data="digits", batch_size=64

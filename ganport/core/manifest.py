@@ -1,0 +1,88 @@
+"""``manifest.json``: what one export folder holds and where it came from.
+
+Written last by ``ganport export``, so a folder with a manifest is a complete export; its
+hashes say which files belong to it, and its source names the checkpoint that ``bench``
+and ``parity`` compare against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganport.core.errors import InputError
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ManifestSource:
+    """The checkpoint an export came from."""
+
+    checkpoint: str | None
+    sha256: str
+    step: int
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ManifestModel:
+    """One exported file, as the manifest lists it."""
+
+    file: str
+    role: str
+    sha256: str
+    size_bytes: int
+    opset: int
+    ir_version: int
+    exporter: str
+    precision: str
+    static_batch: int | None
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    export_seconds: float
+    checks: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    source: ManifestSource
+    weights: str
+    models: list[ManifestModel]
+    versions: dict[str, str] = field(default_factory=dict)
+    manifest_version: int = MANIFEST_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        return cls(
+            source=ManifestSource(**data["source"]),
+            weights=data["weights"],
+            models=[ManifestModel(**entry) for entry in data["models"]],
+            versions=data.get("versions", {}),
+            manifest_version=data["manifest_version"],
+        )
+
+
+def read_manifest(folder: str | Path) -> Manifest:
+    """The manifest of an export folder; a missing or damaged one is an InputError."""
+    path = Path(folder) / MANIFEST_NAME
+    if not path.is_file():
+        raise InputError(f"{Path(folder)}: no {MANIFEST_NAME}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        version = data["manifest_version"]
+        if version != MANIFEST_VERSION:
+            raise InputError(
+                f"{path}: manifest version {version!r} is not supported "
+                f"(this ganport reads version {MANIFEST_VERSION})"
+            )
+        return Manifest.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: unreadable manifest ({exc})") from exc

@@ -1,0 +1,136 @@
+"""The ``ganport`` metadata object stored inside every exported ONNX model.
+
+One JSON object under the key ``ganport`` of the model's ``metadata_props``: a runtime
+with no checkpoint and no torch learns from it alone what the model is and how to feed
+it. Written by export/, read here with onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ganport.core.errors import InputError
+
+METADATA_KEY = "ganport"
+FORMAT_VERSION = 1
+ROLES = ("generator", "discriminator")
+INPUT_NAMES = {"generator": "z", "discriminator": "image"}
+OUTPUT_NAMES = {"generator": "image", "discriminator": "logit"}
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What an exported model is. ``static_batch`` is None for a symbolic batch axis;
+    ``classes`` > 0: a class-conditional generator whose class z[:, 0] selects."""
+
+    role: str
+    arch: str
+    nz: int
+    channels: int
+    height: int
+    width: int
+    dataset: str = ""
+    training_step: int = 0
+    weights: str = "ema"
+    source_sha256: str = ""
+    precision: str = "fp32"
+    io_dtype: str = "float32"
+    static_batch: int | None = None
+    exporter: str = ""
+    opset: int = 0
+    output_range: tuple[float, float] | None = (-1.0, 1.0)
+    classes: int = 0
+    model_config: dict[str, Any] = field(default_factory=dict)
+    producer: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+    @property
+    def input_name(self) -> str:
+        return INPUT_NAMES[self.role]
+
+    @property
+    def output_name(self) -> str:
+        return OUTPUT_NAMES[self.role]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "model") -> ModelMetadata:
+        """Parse and validate; every problem is an InputError naming what is wrong."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{source}: '{METADATA_KEY}' metadata is not valid JSON ({exc})"
+            ) from exc
+        if not isinstance(data, dict):
+            raise InputError(f"{source}: '{METADATA_KEY}' metadata is not a JSON object")
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise InputError(
+                f"{source}: metadata format version {version!r} is not supported "
+                f"(this ganport reads version {FORMAT_VERSION})"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise InputError(f"{source}: unknown metadata fields {unknown}")
+        if data.get("output_range") is not None:
+            data["output_range"] = tuple(data["output_range"])
+        try:
+            meta = cls(**data)
+        except TypeError as exc:
+            raise InputError(f"{source}: incomplete ganport metadata ({exc})") from exc
+        meta.validate(source)
+        return meta
+
+    def validate(self, source: str = "model") -> None:
+        if self.role not in ROLES:
+            raise InputError(f"{source}: metadata role {self.role!r} is not one of {ROLES}")
+        for name in ("nz", "channels", "height", "width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InputError(
+                    f"{source}: metadata {name} must be a positive integer, not {value!r}"
+                )
+        if not isinstance(self.classes, int) or self.classes < 0 or self.classes == 1:
+            raise InputError(
+                f"{source}: metadata classes must be 0 or at least 2, not {self.classes!r}"
+            )
+        if self.io_dtype not in ("float32", "float16"):
+            raise InputError(
+                f"{source}: metadata io_dtype {self.io_dtype!r} is not float32/float16"
+            )
+
+
+def session_metadata(session: Any, source: str = "model") -> ModelMetadata:
+    """The ganport object of an onnxruntime session's model (see ``metadata_from_map``).
+
+    onnxruntime hands metadata over as Python strings; bytes that are not UTF-8 (a damaged
+    file) fail in that conversion, so they are reported like any other bad metadata.
+    """
+    try:
+        props = session.get_modelmeta().custom_metadata_map
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{source}: the model's metadata is not valid UTF-8 ({exc.reason})"
+        ) from exc
+    return metadata_from_map(props, source)
+
+
+def metadata_from_map(props: dict[str, str], source: str = "model") -> ModelMetadata:
+    """Read the ganport object from a model's metadata map (ONNX or onnxruntime's)."""
+    if METADATA_KEY not in props:
+        raise InputError(
+            f"{source}: no '{METADATA_KEY}' metadata in this ONNX model; "
+            "export it with `ganport export`"
+        )
+    return ModelMetadata.from_json(props[METADATA_KEY], source)

@@ -1,0 +1,561 @@
+"""``ganport bench``: how fast ONNX Runtime runs an export, against torch on the same model.
+
+For each model (G, D), batch size and engine (torch eager, torch.compile, ONNX Runtime;
+on a GPU also CUDA graphs and IO binding) it reports latency median and p90, samples/s,
+achieved GFLOP/s and the distance to the FLOP floor: FLOPs per batch ÷ the fp32 matmul
+rate this machine reaches at the same thread count, measured in the same run. Engines and
+the matmul reference are timed interleaved (infer/timing.py), so their ratios hold on a
+busy machine. Every engine's output is checked against torch eager: a fast wrong answer
+fails the job. Fairness: the same threads on both sides, fp32 on both (TF32 off), inputs
+already on the device, first-call costs (session creation, compilation, graph capture,
+cuDNN search) kept out of the timed runs and reported on their own.
+
+This is the comparison half of infer/: torch is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import functools
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from ganport.core.errors import InputError
+from ganport.core.latent import latent
+from ganport.core.manifest import MANIFEST_NAME, read_manifest
+from ganport.core.metadata import ModelMetadata, metadata_from_map
+from ganport.core.tolerance import compare, profile_for
+from ganport.infer.compare.bench_engines import (
+    ORT_CPU_CONFIGS,
+    Engine,
+    Runner,
+    Skipped,
+    ort_cpu_engine,
+    ort_cuda_engine,
+    torch_cuda_graph_engine,
+    torch_engine,
+)
+from ganport.infer.compare.flops import node_macs
+from ganport.infer.compare.timing import Plan, Stats, time_interleaved
+
+DEFAULT_BATCH_SIZES = (1, 16, 64, 256)
+MODEL_FILES = ("generator.onnx", "discriminator.onnx")
+# Square fp32 matmuls for the machine's rate: big enough to reach a GEMM's peak.
+MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
+BASELINE = {"cpu": "torch-eager", "cuda": "torch-cuda-eager"}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to run. ``threads`` None means every CPU this process may use."""
+
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    provider: str = "cpu"
+    threads: int | None = None
+    plan: Plan = field(default_factory=Plan)
+    compile: bool = True
+    matmul_size: int | None = None  # None: MATMUL_SIZE of the provider
+
+
+@dataclass
+class Cell:
+    """One engine at one batch size: timings, derived rates and the agreement check."""
+
+    engine: str
+    batch: int
+    status: str  # ok | failed | skipped
+    reason: str | None = None
+    latency: Stats | None = None
+    bind_s: float | None = None
+    first_call_s: float | None = None
+    samples_per_s: float | None = None
+    gflops: float | None = None
+    floor_ratio: float | None = None
+    speedup_vs_baseline: float | None = None
+    max_abs_diff: float | None = None
+    agrees: bool | None = None
+
+
+@dataclass
+class ModelBench:
+    """Everything measured for one .onnx file."""
+
+    file: str
+    role: str
+    arch: str
+    input_shape: list[int]
+    flops_per_sample: int
+    macs_per_node: list[dict[str, Any]]
+    engines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    matmul: list[dict[str, Any]] = field(default_factory=list)
+    cells: list[Cell] = field(default_factory=list)
+
+
+@dataclass
+class BenchReport:
+    """The whole run, as data; ``to_dict`` is the JSON report."""
+
+    target: str
+    checkpoint: str
+    checkpoint_sha256: str
+    provider: str
+    threads: dict[str, Any]
+    settings: dict[str, Any]
+    versions: dict[str, str]
+    machine: dict[str, Any]
+    models: list[ModelBench] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ran(self) -> bool:
+        """Whether any engine was timed at all (with --provider cuda on a machine without
+        CUDA, none is)."""
+        return any(c.latency is not None for m in self.models for c in m.cells)
+
+    def skip_reasons(self) -> list[str]:
+        """Why engines were skipped, each distinct reason once."""
+        reasons = [e["reason"] for m in self.models for e in m.engines.values() if "reason" in e]
+        return list(dict.fromkeys(reasons))
+
+    @property
+    def agrees(self) -> bool:
+        return all(c.agrees is not False for m in self.models for c in m.cells)
+
+    def disagreements(self) -> list[str]:
+        """One line per cell whose output differs from torch eager beyond tolerance."""
+        return [
+            f"{m.file} {c.engine} batch {c.batch}: max abs diff {c.max_abs_diff:.3g}"
+            for m in self.models
+            for c in m.cells
+            if c.agrees is False
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"report": "ganport-bench", "format_version": 1, **asdict(self)}
+
+
+def run_bench(
+    target: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None = None,
+    options: BenchOptions | None = None,
+) -> BenchReport:
+    """Benchmark the models of an export folder (or one .onnx file) against their checkpoint."""
+    import torch
+
+    from ganport.train.checkpoint import load_checkpoint, versions
+
+    options = options or BenchOptions()
+    if options.provider == "auto":
+        options = dataclasses.replace(options, provider=_auto_provider())
+    if options.provider not in MATMUL_SIZE:
+        raise InputError(f"provider {options.provider!r} is not one of auto, cpu, cuda")
+    start = time.perf_counter()
+    models = find_models(target)
+    ckpt_path = Path(checkpoint) if checkpoint else manifest_checkpoint(models[0])
+    ckpt = load_checkpoint(ckpt_path)
+    metas = [_metadata(path, ckpt.sha256, ckpt_path) for path in models]
+    threads = options.threads or _usable_cpus()
+    report = BenchReport(
+        target=str(target),
+        checkpoint=str(ckpt_path),
+        checkpoint_sha256=ckpt.sha256,
+        provider=options.provider,
+        threads={},
+        settings={
+            "batch_sizes": list(options.batch_sizes),
+            "plan": asdict(options.plan),
+            "torch_compile": options.compile,
+            "precision": "fp32 on every engine (TF32 off)",
+            "matmul_size": options.matmul_size or MATMUL_SIZE[options.provider],
+            "floor": "FLOPs per batch / the faster of torch.mm and ONNX Runtime MatMul, "
+            "timed interleaved with the engines at the same threads",
+        },
+        versions=_versions(versions()),
+        machine=_machine(),
+    )
+    with _torch_settings(threads), torch.inference_mode(), tempfile.TemporaryDirectory() as tmp:
+        report.threads = {
+            "requested": threads,
+            "torch_intra_op": torch.get_num_threads(),
+            "torch_inter_op": torch.get_num_interop_threads(),
+            "ort_intra_op": threads,
+            "ort_inter_op": "none: sequential execution creates no inter-op pool",
+        }
+        matmul = _matmul_calls(options, threads, Path(tmp), report.notes)
+        for path, meta in zip(models, metas, strict=True):
+            if meta.role == "generator":
+                module = ckpt.generator(ema=meta.weights != "raw")
+            else:
+                module = ckpt.discriminator()
+            report.models.append(_bench_model(path, meta, module, matmul, threads, options, report))
+    report.machine["loadavg_end"] = _loadavg()
+    report.seconds = round(time.perf_counter() - start, 3)
+    return report
+
+
+def find_models(target: str | os.PathLike[str]) -> list[Path]:
+    """generator.onnx and discriminator.onnx of an export folder, or the one file given."""
+    path = Path(target)
+    if path.is_dir():
+        found = [path / name for name in MODEL_FILES if (path / name).is_file()]
+        if not found:
+            raise InputError(f"{path}: no {' or '.join(MODEL_FILES)} in this folder")
+        return found
+    if not path.is_file():
+        raise InputError(f"{path}: no such file or folder")
+    if path.suffix != ".onnx":
+        raise InputError(f"{path}: not an .onnx file or an export folder")
+    return [path]
+
+
+def manifest_checkpoint(model: Path) -> Path:
+    """The source checkpoint that the export's manifest.json names, or a clear error."""
+    hint = "give --checkpoint"
+    try:
+        named = read_manifest(model.parent).source.checkpoint
+    except InputError as exc:
+        raise InputError(f"{exc} to find the checkpoint; {hint}") from exc
+    manifest = model.parent / MANIFEST_NAME
+    if not named:
+        raise InputError(f"{manifest}: names no source checkpoint; {hint}")
+    for candidate in (Path(named), manifest.parent / named, manifest.parent / Path(named).name):
+        if candidate.is_file():
+            return candidate
+    raise InputError(f"{manifest}: its checkpoint {named} is not on this machine; {hint}")
+
+
+def _auto_provider() -> str:
+    """cuda where torch and ONNX Runtime can both use a GPU, else cpu."""
+    import onnxruntime as ort
+    import torch
+
+    usable = torch.cuda.is_available() and "CUDAExecutionProvider" in ort.get_available_providers()
+    return "cuda" if usable else "cpu"
+
+
+def _bench_model(
+    path: Path,
+    meta: ModelMetadata,
+    module: Any,
+    matmul: dict[str, Callable[[], None]],
+    threads: int,
+    options: BenchOptions,
+    report: BenchReport,
+) -> ModelBench:
+    nodes = node_macs(path)
+    flops = 2 * sum(n.macs for n in nodes)
+    shape = [meta.nz] if meta.role == "generator" else list(meta.image_shape)
+    result = ModelBench(
+        file=path.name,
+        role=meta.role,
+        arch=meta.arch,
+        input_shape=shape,
+        flops_per_sample=flops,
+        macs_per_node=[asdict(n) for n in nodes],
+    )
+    engines = _engines(path, module, threads, options, result)
+    if not engines:
+        return result
+    sizes = options.batch_sizes
+    if meta.static_batch:
+        sizes = (meta.static_batch,)
+        report.notes.append(f"{path.name} has a static batch of {meta.static_batch}: only it")
+    failed: dict[str, str] = {}
+    size = options.matmul_size or MATMUL_SIZE[options.provider]
+    for batch in sizes:
+        x = _inputs(meta, batch)
+        reference = module(_torch_tensor(x)).numpy()
+        runners: dict[str, Runner] = {}
+        cells: dict[str, Cell] = {}
+        for engine in engines:
+            if engine.name in failed:
+                cells[engine.name] = Cell(engine.name, batch, "failed", failed[engine.name])
+                continue
+            cell, runner = _first_call(engine, x, batch, reference, meta.precision)
+            cells[engine.name] = cell
+            if runner is None:
+                failed[engine.name] = cell.reason or "failed"
+            else:
+                runners[engine.name] = runner
+        timed = time_interleaved({**{n: r.run for n, r in runners.items()}, **matmul}, options.plan)
+        floor_ms = None
+        if matmul:
+            rates = {name: 2 * size**3 / (timed[name].median_ms / 1e3) / 1e9 for name in matmul}
+            best = {name: 2 * size**3 / (timed[name].min_ms / 1e3) / 1e9 for name in matmul}
+            floor_rate = max(rates.values())
+            floor_ms = flops * batch / floor_rate / 1e6
+            result.matmul.append(
+                {
+                    "batch": batch,
+                    "size": size,
+                    "median_gflops": {name: round(rate, 2) for name, rate in rates.items()},
+                    "best_gflops": {name: round(rate, 2) for name, rate in best.items()},
+                    "floor_gflops": round(floor_rate, 2),
+                    "floor_ms": floor_ms,
+                }
+            )
+        baseline = timed.get(BASELINE[options.provider])
+        for name, stats in timed.items():
+            if name in cells:
+                _fill(cells[name], stats, flops, floor_ms, baseline)
+        result.cells += list(cells.values())
+    return result
+
+
+def _engines(
+    path: Path, module: Any, threads: int, options: BenchOptions, result: ModelBench
+) -> list[Engine]:
+    """Build the provider's engines; one that cannot run here is recorded with the reason."""
+
+    def fresh() -> Any:  # engines move their module to a device: each gets its own copy
+        return copy.deepcopy(module)
+
+    if options.provider == "cpu":
+        builders = {
+            "torch-eager": lambda: torch_engine("torch-eager", fresh(), "cpu"),
+            "torch-compile": lambda: torch_engine("torch-compile", fresh(), "cpu", True),
+            **{
+                name: functools.partial(ort_cpu_engine, path, threads, name)
+                for name in ORT_CPU_CONFIGS
+            },
+        }
+    else:
+        builders = {
+            "torch-cuda-eager": lambda: torch_engine("torch-cuda-eager", fresh(), "cuda"),
+            "torch-cuda-compile": lambda: torch_engine("torch-cuda-compile", fresh(), "cuda", True),
+            "torch-cuda-graph": lambda: torch_cuda_graph_engine(fresh()),
+            "ort-cuda-iobinding": lambda: ort_cuda_engine(path, threads, cuda_graph=False),
+            "ort-cuda-graph": lambda: ort_cuda_engine(path, threads, cuda_graph=True),
+        }
+    if not options.compile:
+        builders = {k: v for k, v in builders.items() if "compile" not in k}
+    engines = []
+    for name, build in builders.items():
+        try:
+            engine = build()
+        except Skipped as exc:
+            result.engines[name] = {"status": "skipped", "reason": str(exc)}
+            continue
+        result.engines[name] = {
+            "status": "ok",
+            "device": engine.device,
+            "setup_s": round(engine.setup_s, 4),
+            "settings": engine.settings,
+        }
+        engines.append(engine)
+    return engines
+
+
+def _first_call(
+    engine: Engine, x: np.ndarray, batch: int, reference: np.ndarray, precision: str
+) -> tuple[Cell, Runner | None]:
+    """Bind and run once (compilation, capture, cuDNN search happen here), then check the
+    output. Any error becomes a failed cell with its reason: one engine that does not work
+    on this machine (torch.compile without a compiler, say) must not end the benchmark."""
+    cell = Cell(engine.name, batch, "ok")
+    try:
+        start = time.perf_counter()
+        runner = engine.bind(x)
+        bound = time.perf_counter()
+        runner.run()
+        cell.first_call_s = time.perf_counter() - bound
+        cell.bind_s = bound - start
+        output = runner.fetch()
+    except Exception as exc:  # reported, not raised: see the docstring
+        cell.status = "failed"
+        cell.reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        return cell, None
+    tolerance = profile_for(precision, "CUDA" if engine.device == "cuda" else "CPU")
+    comparison = compare(output, reference, tolerance)
+    cell.max_abs_diff = comparison.max_abs
+    cell.agrees = comparison.passed
+    return cell, runner
+
+
+def _fill(
+    cell: Cell, stats: Stats, flops: int, floor_ms: float | None, baseline: Stats | None
+) -> None:
+    seconds = stats.median_ms / 1e3
+    cell.latency = stats
+    cell.samples_per_s = cell.batch / seconds
+    cell.gflops = flops * cell.batch / seconds / 1e9
+    if floor_ms is not None:
+        cell.floor_ratio = stats.median_ms / floor_ms
+    if baseline is not None:
+        cell.speedup_vs_baseline = baseline.median_ms / stats.median_ms
+
+
+def _matmul_calls(
+    options: BenchOptions, threads: int, tmp: Path, notes: list[str]
+) -> dict[str, Callable[[], None]]:
+    """torch.mm and ONNX Runtime MatMul of two n×n fp32 matrices on the provider's device,
+    results preallocated: the machine's rate, measured by both GEMM libraries at hand."""
+    import torch
+
+    device = options.provider
+    n = options.matmul_size or MATMUL_SIZE[device]
+    x = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    calls = {}
+    if device == "cpu" or torch.cuda.is_available():
+        a, w = torch.from_numpy(x).to(device), torch.from_numpy(_matmul_weight(n)).to(device)
+        out = torch.empty_like(a)
+        sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+
+        def torch_mm() -> None:
+            torch.mm(a, w, out=out)
+            sync()
+
+        calls["matmul-torch"] = torch_mm
+    model = tmp / "matmul.onnx"
+    onnx.save(_matmul_model(n), str(model))
+    try:
+        engine = (
+            ort_cpu_engine(model, threads)
+            if device == "cpu"
+            else ort_cuda_engine(model, threads, cuda_graph=False)
+        )
+        calls["matmul-ort"] = engine.bind(x).run
+    except Skipped as exc:
+        notes.append(f"no ONNX Runtime matmul rate on {device}: {exc}")
+    if not calls:
+        notes.append(f"no matmul rate on {device}: no FLOP floor")
+    return calls
+
+
+def _matmul_model(n: int) -> onnx.ModelProto:
+    """y = x @ w with w a constant n×n weight, the shape of a layer's GEMM."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])],
+        [numpy_helper.from_array(_matmul_weight(n), "w")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+
+
+def _matmul_weight(n: int) -> np.ndarray:
+    return np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
+
+
+def _inputs(meta: ModelMetadata, batch: int) -> np.ndarray:
+    """G: z by the latent convention (seed 0). D: uniform images in [-1, 1], the range it
+    was trained on; timing does not depend on the values, agreement holds for any."""
+    if meta.role == "generator":
+        return latent(batch, meta.nz, seed=0)
+    rng = np.random.default_rng(0)
+    return rng.uniform(-1, 1, (batch, *meta.image_shape)).astype(np.float32)
+
+
+def _torch_tensor(x: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(x)
+
+
+def _metadata(path: Path, sha256: str, checkpoint: Path) -> ModelMetadata:
+    model = onnx.load(str(path), load_external_data=False)
+    meta = metadata_from_map({p.key: p.value for p in model.metadata_props}, str(path))
+    if meta.precision != "fp32":
+        raise InputError(
+            f"{path}: a {meta.precision} model; bench compares torch and ONNX Runtime at the "
+            "same precision, so give an fp32 export"
+        )
+    if meta.source_sha256 and meta.source_sha256 != sha256:
+        raise InputError(
+            f"{path} was exported from another checkpoint than {checkpoint} "
+            f"(sha256 {meta.source_sha256[:12]}… vs {sha256[:12]}…)"
+        )
+    return meta
+
+
+@contextlib.contextmanager
+def _torch_settings(threads: int) -> Iterator[None]:
+    """torch at ``threads`` intra-op threads, fp32 matmuls and convolutions without TF32,
+    cuDNN allowed to search (as ORT's EXHAUSTIVE); all restored afterwards."""
+    import torch
+
+    saved = (
+        torch.get_num_threads(),
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+    )
+    torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.backends.cuda.matmul.allow_tf32 = saved[1]
+        torch.backends.cudnn.allow_tf32 = saved[2]
+        torch.backends.cudnn.benchmark = saved[3]
+
+
+def _versions(base: dict[str, str]) -> dict[str, str]:
+    import torch
+
+    from ganport.infer.runtime.session import runtime_versions
+
+    found = {**base, **runtime_versions(), "onnx": onnx.__version__}
+    found["platform"] = platform.platform()
+    if torch.cuda.is_available():
+        found["cuda"] = str(torch.version.cuda)
+        found["cudnn"] = str(torch.backends.cudnn.version())
+    return found
+
+
+def _machine() -> dict[str, Any]:
+    import torch
+
+    machine: dict[str, Any] = {
+        "cpu": _cpu_name(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": _usable_cpus(),
+        "loadavg_start": _loadavg(),
+    }
+    if torch.cuda.is_available():
+        machine["gpu"] = torch.cuda.get_device_name(0)
+    return machine
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _loadavg() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: how busy the machine was around the timings."""
+    with contextlib.suppress(OSError, AttributeError):
+        return [round(v, 2) for v in os.getloadavg()]
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,236 @@
+"""The engines ``ganport bench`` times: one model run by torch and by ONNX Runtime, on CPU
+or CUDA, each bound to an input batch that already sits where the engine computes.
+
+Every engine answers ``bind(x)`` with a :class:`Runner`: ``run()`` computes once and
+returns only when the result is ready (CUDA work is synchronised), so timing ``run`` times
+the compute and nothing else; ``fetch()`` brings the last output to the host for the
+agreement check. Anything that can only be paid once (session creation, compilation,
+CUDA graph capture, cuDNN search on the first call) happens outside ``run`` and is
+reported separately. This is the comparison half of infer/: torch is imported lazily.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from ganport.core.errors import InputError
+from ganport.infer.runtime.session import CPU, CUDA, create_session
+
+# ORT's CPU thread pool, two ways, both timed. Its default: workers spin between parallel
+# sections, fastest on an idle machine. "nospin": workers sleep and work is handed out in
+# smaller dynamic blocks, so on a machine shared with other busy processes a worker that
+# lost its core neither burns its time slice spinning nor holds the others up for long
+# (measured up to 2x faster there for DCGAN 64x64 at batch 64, ~15% slower when idle).
+ORT_CPU_CONFIGS: dict[str, dict[str, str]] = {
+    "ort-cpu": {},
+    "ort-cpu-nospin": {
+        "session.intra_op.allow_spinning": "0",
+        "session.intra_op.dynamic_block_base": "4",
+    },
+}
+
+
+@dataclass
+class Runner:
+    """One engine bound to one input batch."""
+
+    run: Callable[[], None]
+    fetch: Callable[[], np.ndarray]
+
+
+@dataclass
+class Engine:
+    """A way to run one model. ``setup_s`` is what preparing it cost, once per model."""
+
+    name: str
+    device: str
+    bind: Callable[[np.ndarray], Runner]
+    setup_s: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+class Skipped(Exception):
+    """An engine that cannot run here; the message says why, for the report."""
+
+
+def torch_engine(name: str, module: Any, device: str, compiled: bool = False) -> Engine:
+    """torch eager (or ``torch.compile``) on ``device``; call inside ``torch.inference_mode``.
+
+    ``module`` is the checkpoint's module in eval mode, as a torch user would run it.
+    """
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise Skipped(_no_torch_cuda())
+    start = time.perf_counter()
+    model = module.to(device)
+    if compiled:
+        model = torch.compile(model)
+    setup = time.perf_counter() - start
+    sync = torch.cuda.synchronize if device == "cuda" else _nothing
+
+    def bind(x: np.ndarray) -> Runner:
+        xt = torch.from_numpy(x).to(device)
+        out: dict[str, Any] = {}
+
+        def run() -> None:
+            out["y"] = model(xt)
+            sync()
+
+        return Runner(run, lambda: out["y"].float().cpu().numpy())
+
+    settings = {"mode": "torch.compile (default mode)" if compiled else "eager"}
+    return Engine(name, device, bind, setup, settings)
+
+
+def torch_cuda_graph_engine(module: Any) -> Engine:
+    """The torch module replayed as a CUDA graph captured per batch size (fixed shapes)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise Skipped(_no_torch_cuda())
+    model = module.to("cuda")
+
+    def bind(x: np.ndarray) -> Runner:
+        static_x = torch.from_numpy(x).to("cuda")
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):  # warm up outside the capture (cuDNN search, allocator)
+            for _ in range(3):
+                model(static_x)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_y = model(static_x)
+
+        def run() -> None:
+            graph.replay()
+            torch.cuda.synchronize()
+
+        return Runner(run, lambda: static_y.float().cpu().numpy())
+
+    return Engine("torch-cuda-graph", "cuda", bind, 0.0, {"mode": "torch.cuda.CUDAGraph"})
+
+
+def ort_cpu_engine(path: Path, threads: int, name: str = "ort-cpu") -> Engine:
+    """ONNX Runtime's CPU provider with IO binding on preallocated host buffers.
+
+    The session starts from ``create_session`` (``threads`` intra-op
+    threads, sequential execution so no inter-op pool, every graph optimisation): what
+    ``ganport sample`` runs. Configurations other than ORT's default add their session
+    config entries (``ORT_CPU_CONFIGS[name]``) to those options, as create_session takes none.
+    """
+    start = time.perf_counter()
+    session, _ = create_session(path, "cpu", intra_op_threads=threads)
+    if ORT_CPU_CONFIGS[name]:
+        options = session.get_session_options()
+        for key, value in ORT_CPU_CONFIGS[name].items():
+            options.add_session_config_entry(key, value)
+        session = ort.InferenceSession(str(path), options, providers=[CPU])
+    setup = time.perf_counter() - start
+    return Engine(name, "cpu", _ort_binder(session, "cpu"), setup, _ort_settings(session))
+
+
+def ort_cuda_engine(path: Path, threads: int, cuda_graph: bool) -> Engine:
+    """ONNX Runtime's CUDA provider, inputs and outputs bound on the device, TF32 off and
+    an exhaustive cuDNN search (its cost falls on the first call); with ``cuda_graph``, one
+    session per batch size replays a captured CUDA graph."""
+    start = time.perf_counter()
+    try:
+        session, _ = create_session(
+            path,
+            "cuda",
+            cudnn_conv_algo_search="EXHAUSTIVE",
+            use_tf32=False,
+            intra_op_threads=threads,
+        )
+    except InputError as exc:
+        raise Skipped(str(exc)) from exc
+    setup = time.perf_counter() - start
+    settings = {**_ort_settings(session), **_cuda_options(session)}
+    if not cuda_graph:
+        return Engine("ort-cuda-iobinding", "cuda", _ort_binder(session, "cuda"), setup, settings)
+
+    def bind(x: np.ndarray) -> Runner:
+        # create_session takes no enable_cuda_graph; the CUDA libraries are loaded by now.
+        options = session.get_session_options()
+        provider = {**_cuda_options(session), "enable_cuda_graph": "1"}
+        graphed = ort.InferenceSession(str(path), options, providers=[(CUDA, provider)])
+        return _ort_binder(graphed, "cuda", probe=session)(x)
+
+    return Engine("ort-cuda-graph", "cuda", bind, setup, {**settings, "enable_cuda_graph": "1"})
+
+
+def _ort_binder(
+    session: ort.InferenceSession, device: str, probe: ort.InferenceSession | None = None
+) -> Callable[[np.ndarray], Runner]:
+    """Bind input and output buffers on ``device`` once; ``probe`` (a session of the same
+    model) answers the output shape when the graph leaves it symbolic, because a CUDA-graph
+    session must see no shape but the one it captures."""
+    input_name = session.get_inputs()[0].name
+    output_name = session.get_outputs()[0].name
+
+    def bind(x: np.ndarray) -> Runner:
+        shape = session.get_outputs()[0].shape[1:]
+        if not all(isinstance(d, int) for d in shape):
+            shape = (probe or session).run([output_name], {input_name: x[:1]})[0].shape[1:]
+        x_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x), device, 0)
+        y_value = ort.OrtValue.ortvalue_from_shape_and_type(
+            (x.shape[0], *shape), np.float32, device, 0
+        )
+        binding = session.io_binding()
+        binding.bind_ortvalue_input(input_name, x_value)
+        binding.bind_ortvalue_output(output_name, y_value)
+
+        def run() -> None:
+            session.run_with_iobinding(binding)  # returns after the device is done
+
+        return Runner(run, y_value.numpy)
+
+    return bind
+
+
+def _ort_settings(session: ort.InferenceSession) -> dict[str, Any]:
+    """Session options read back from the session, so the report shows what really ran."""
+    options = session.get_session_options()
+    entries = {}
+    for key in ("session.intra_op.allow_spinning", "session.intra_op.dynamic_block_base"):
+        with contextlib.suppress(RuntimeError):  # unset: ORT's default
+            entries[key] = options.get_session_config_entry(key)
+    return {
+        "provider": session.get_providers()[0],
+        "intra_op_num_threads": options.intra_op_num_threads,
+        "inter_op_num_threads": options.inter_op_num_threads,
+        "execution_mode": str(options.execution_mode).split(".")[-1],
+        "graph_optimization_level": str(options.graph_optimization_level).split(".")[-1],
+        "allow_spinning": entries.get("session.intra_op.allow_spinning", "1 (default)"),
+        "dynamic_block_base": entries.get("session.intra_op.dynamic_block_base", "default"),
+        "enable_mem_pattern": options.enable_mem_pattern,
+        "enable_cpu_mem_arena": options.enable_cpu_mem_arena,
+        "io_binding": True,
+    }
+
+
+def _cuda_options(session: ort.InferenceSession) -> dict[str, str]:
+    keep = ("device_id", "cudnn_conv_algo_search", "use_tf32")
+    options = session.get_provider_options().get(CUDA, {})
+    return {key: options[key] for key in keep if key in options}
+
+
+def _no_torch_cuda() -> str:
+    import torch
+
+    build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+    return f"torch {torch.__version__} ({build}) sees no CUDA device"
+
+
+def _nothing() -> None:
+    pass
