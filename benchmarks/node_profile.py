@@ -1,8 +1,8 @@
 """Where ONNX Runtime spends a model's time, node by node, with each node's GFLOP/s.
 
 A total latency says whether a target is met; this says why not. ORT's own profiler
-times every kernel; joined with the MACs that infer/flops.py counts per node, it shows
-which layers run near the machine's matmul rate and which fall short of it.
+times every kernel; joined with the MACs that ganport.infer.compare.flops counts per node,
+it shows which layers run near the machine's matmul rate and which fall short of it.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def check_export(
         elif not result.passed:
             report.fail(
                 f"at batch {batch} outputs differ from torch: max abs error {result.max_abs:.3g} "
-                f"(atol {tol.atol:g}, rtol {tol.rtol:g})"
+                f"(atol {tol.atol_for(want):.3g}, rtol {tol.rtol:g})"
             )
     return report
 

@@ -15,16 +15,18 @@ import contextlib
 import io
 import logging
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import onnx
 import onnx.numpy_helper
 import onnx.version_converter
 import torch
+from onnx import TensorProto
 from torch import nn
 
 from ganport.core.errors import InputError
+from ganport.export.runtimes import ir_version_for
 
 EXPORTERS = ("dynamo", "torchscript")
 MIN_OPSET = 13
@@ -145,15 +147,112 @@ def _drop_harmless_allowzero(model: onnx.ModelProto) -> None:
             node.attribute.extend(kept)
 
 
-def to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Weights and compute in float16; inputs and outputs stay float32 (casts inside)."""
+def fit_ir_version(model: onnx.ModelProto) -> None:
+    """Stamp the lowest IR version the model's opsets need, so every runtime release that
+    implements those opsets loads it (exporters stamp their own newest IR, which older
+    onnxruntime releases refuse even at opset 13).
+
+    The per-node and per-value metadata the dynamo exporter adds (stack traces, an IR 10
+    field) is dropped first: it only annotates. The model's own metadata_props, where
+    ganport's metadata lives, exist since IR 1 and stay.
+    """
+    graph = model.graph
+    for item in [*graph.node, *graph.value_info, *graph.input, *graph.output]:
+        del item.metadata_props[:]
+    del graph.metadata_props[:]
+    model.ir_version = ir_version_for(list(model.opset_import))
+
+
+def to_float16(model: onnx.ModelProto, keep_float32: Iterable[str] = ()) -> onnx.ModelProto:
+    """Weights and compute in float16; inputs and outputs stay float32 (casts inside).
+
+    What must stay exact stays float32: every comparison and all it reads (the class
+    rule's Greater on z[:, 0] and its edges: the fp16 model draws the class the fp32 one
+    draws for every z) and the nodes named in ``keep_float32``. A float32 node reading the
+    graph input reads it directly, never through a float16 round trip.
+    """
     from onnxruntime.transformers.float16 import convert_float_to_float16
     from onnxruntime.transformers.onnx_model import OnnxModel
 
+    name_nodes(model)
+    blocked = _comparison_inputs(model) | set(keep_float32)
+    del model.graph.value_info[:]  # stale float32 types the converter would mistake
     with _quiet():
-        converted = OnnxModel(convert_float_to_float16(model, keep_io_types=True))
-        converted.topological_sort()  # the converter appends its input casts at the end
-    return converted.model
+        converted = convert_float_to_float16(
+            model, keep_io_types=True, node_block_list=sorted(blocked)
+        )
+        _drop_float16_round_trips(converted)
+        wrapped = OnnxModel(converted)
+        wrapped.topological_sort()  # the converter appends its casts at the end
+    return wrapped.model
+
+
+def name_nodes(model: onnx.ModelProto) -> None:
+    """Give every node a unique name (the float16 converter blocks nodes by name)."""
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{i}"
+
+
+COMPARISONS = {"Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal"}
+
+
+def _comparison_inputs(model: onnx.ModelProto) -> set[str]:
+    """Names of the comparison nodes that read floats, and of every node they depend on."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    names: set[str] = set()
+    stack = [n for n in model.graph.node if n.op_type in COMPARISONS]
+    while stack:
+        node = stack.pop()
+        if node.name in names:
+            continue
+        names.add(node.name)
+        stack += [producers[name] for name in node.input if name in producers]
+    return names
+
+
+def _drop_float16_round_trips(model: onnx.ModelProto) -> None:
+    """Let float32 nodes read float32 tensors directly.
+
+    The converter hands every float32 (blocked) node its inputs through Cast(→ float16)
+    then Cast(→ float32), even when the tensor was float32 all along (the graph input, a
+    blocked node's output, a float32 constant). That round trip rounds values, so it is
+    cut out: consumers of the outer Cast read the original tensor, and Casts nothing reads
+    any more are dropped. What remains is a graph whose float32 part is exact.
+    """
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types = {
+        v.name: v.type.tensor_type.elem_type
+        for v in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    }
+    types |= {init.name: init.data_type for init in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+    float32 = onnx.TensorProto.FLOAT
+    exact: dict[str, str] = {}
+    for node in model.graph.node:
+        if node.op_type != "Cast" or _cast_to(node) != float32:
+            continue
+        source = node.input[0]
+        inner = producers.get(source)
+        if inner is not None and inner.op_type == "Cast" and _cast_to(inner) == TensorProto.FLOAT16:
+            source = inner.input[0]
+        if types.get(source) == float32:  # a round trip, or a Cast that changes nothing
+            exact[node.output[0]] = source
+    outputs = {value.name for value in model.graph.output}
+    for node in model.graph.node:
+        node.input[:] = [exact.get(name, name) for name in node.input]
+    while True:
+        used = {name for node in model.graph.node for name in node.input} | outputs
+        kept = [n for n in model.graph.node if n.op_type != "Cast" or n.output[0] in used]
+        if len(kept) == len(model.graph.node):
+            break
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+    del model.graph.value_info[:]
+
+
+def _cast_to(node: onnx.NodeProto) -> int:
+    return next((a.i for a in node.attribute if a.name == "to"), 0)
 
 
 def _name_batch_axis(model: onnx.ModelProto) -> None:

@@ -24,7 +24,7 @@ class ModelConfig:
     """Architecture of G and D. ``d_norm`` is the discriminator's normalisation layer.
 
     ``classes`` > 0 makes the pair class-conditional (AC-GAN): G reads its class from
-    z[:, 0] (ganport/latent_classes.py), so it keeps the one-input contract, and D gets an
+    z[:, 0] (``ganport.core.classes``), so it keeps the one-input contract, and D gets an
     auxiliary classifier head used in training only. 0: unconditional.
     """
 

@@ -17,24 +17,29 @@ from ganport.train.config import ModelConfig
 
 
 class LatentClass(nn.Module):
-    """z → the one-hot (batch, K) of the class z[:, 0] selects (ganport/latent_classes.py).
+    """z → the one-hot (batch, K) of the class z[:, 0] selects (``ganport.core.classes``).
 
-    Part of the generator, so the exported graph computes it too: Greater, ReduceSum and
-    Equal on the bin edges, stored as constants.
+    Part of the generator, so the exported graph computes it too, with the plainest ops:
+    class k is ``z[:, 0] > lower[k]`` XOR ``z[:, 0] > upper[k]`` (each bin's edges, the
+    outer ones ±float32 max), then a Cast. No reduction, no int64 and no float16, so
+    every backend runs it (WebGL has no ReduceSum past opset 12).
     """
 
     def __init__(self, classes: int) -> None:
         super().__init__()
-        self.register_buffer("edges", torch.from_numpy(class_edges(classes)), persistent=False)
-        self.register_buffer("labels", torch.arange(classes), persistent=False)
+        edges = torch.from_numpy(class_edges(classes))
+        outer = torch.tensor([torch.finfo(torch.float32).max])
+        self.register_buffer("edges", edges, persistent=False)
+        self.register_buffer("lower", torch.cat([-outer, edges]), persistent=False)
+        self.register_buffer("upper", torch.cat([edges, outer]), persistent=False)
 
     def index(self, z: torch.Tensor) -> torch.Tensor:
-        """The class of each row, int64 (batch,); z[:, 0] read at float16 precision."""
-        first = z[:, :1].to(torch.float16).to(z.dtype)
-        return (first > self.edges).sum(dim=1)
+        """The class of each row, int64 (batch,): edges that z[:, 0] (float32) exceeds."""
+        return (z[:, :1] > self.edges).sum(dim=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return (self.index(z).unsqueeze(1) == self.labels).to(z.dtype)
+        first = z[:, :1]
+        return torch.logical_xor(first > self.lower, first > self.upper).to(z.dtype)
 
 
 def _with_class(latent_class: LatentClass | None, z: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,12 @@ import click
     default=None,
     help="Also write *_batchN.onnx with a fixed batch size N.",
 )
+@click.option(
+    "--oldest-onnxruntime",
+    metavar="VERSION",
+    default=None,
+    help="Refuse an export this onnxruntime release (e.g. 1.15) could not load.",
+)
 @click.option("--no-check", is_flag=True, help="Skip running the models against torch.")
 def export_command(
     checkpoint: Path,
@@ -46,6 +52,7 @@ def export_command(
     opset: int,
     fp16: bool,
     static_batch: int | None,
+    oldest_onnxruntime: str | None,
     no_check: bool,
 ) -> None:
     """Export a checkpoint's generator and/or discriminator to ONNX, checked against torch."""
@@ -58,6 +65,7 @@ def export_command(
         static_batch=static_batch,
         weights=weights,
         check=not no_check,
+        oldest_onnxruntime=oldest_onnxruntime,
     )
     manifest = export_checkpoint(checkpoint, out, which=which, options=options)
     folder = out if out is not None else checkpoint.parent

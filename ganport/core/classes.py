@@ -7,9 +7,10 @@ choosing them, and a runtime that wants class ``k`` only moves ``z[:, 0]`` into 
 (``latent_of_class``). numpy and the standard library only: torch (train/) and ONNX
 Runtime (infer/) users share this one rule.
 
-z[:, 0] is read at float16 precision and the edges are float16 values, so a float16
-export (whose graph rounds z on entry) picks exactly the class the float32 model picks;
-rounding the edges moves each bin's probability by less than 1e-3.
+z[:, 0] is read in float32 against float32 edges, in every export: an fp16 export keeps
+this small subgraph in float32 (reading the float32 input before any cast), so the fp32
+and fp16 models pick the same class for every z bit pattern, and no graph holds a float16
+Cast pair that an optimiser or a browser backend could drop or refuse.
 """
 
 from __future__ import annotations
@@ -24,18 +25,24 @@ _NORMAL = NormalDist()
 
 
 def class_edges(classes: int) -> np.ndarray:
-    """The ``classes - 1`` bin edges of z[:, 0]: N(0, 1) quantiles i / classes, rounded to
-    float16 values (held as float32)."""
+    """The ``classes - 1`` bin edges of z[:, 0]: N(0, 1) quantiles i / classes, float32.
+
+    An edge nearer zero than the smallest normal float32 (the median edge of an even class
+    count is exactly 0) moves to that smallest normal: GPUs flush subnormal numbers to
+    zero, and with the edge at 0 a subnormal z[:, 0] would draw one class on the CPU and
+    another on a GPU. This way every subnormal lies below its edge everywhere.
+    """
     if classes < 2:
         raise InputError(f"a class-conditional model needs at least 2 classes, not {classes}")
-    quantiles = [_NORMAL.inv_cdf(i / classes) for i in range(1, classes)]
-    return np.array(quantiles, np.float16).astype(np.float32)
+    edges = np.array([_NORMAL.inv_cdf(i / classes) for i in range(1, classes)], np.float32)
+    tiny = np.finfo(np.float32).tiny
+    return np.where(np.abs(edges) < tiny, tiny, edges).astype(np.float32)
 
 
 def class_of_latent(z: np.ndarray, classes: int) -> np.ndarray:
     """The class (int64, one per row) each latent row selects: the number of edges that
-    z[:, 0], rounded to float16, exceeds."""
-    first = np.asarray(z, np.float32)[:, :1].astype(np.float16).astype(np.float32)
+    z[:, 0] (float32) exceeds."""
+    first = np.asarray(z, np.float32)[:, :1]
     return (first > class_edges(classes)).sum(axis=1).astype(np.int64)
 
 
@@ -51,11 +58,10 @@ def latent_of_class(z: np.ndarray, classes: int, label: int) -> np.ndarray:
     quantile = np.array([_NORMAL.cdf(float(v)) for v in z[:, 0]])
     target = (label + np.clip(quantile, 1e-6, 1 - 1e-6)) / classes
     z[:, 0] = [_NORMAL.inv_cdf(float(q)) for q in target]
-    # Clip into the values whose float16 rounding lies in the bin (clipping keeps the order).
+    # Clip into the bin (edges[label - 1], edges[label]]; clipping keeps the order.
     edges = class_edges(classes)
     if label > 0:
-        lowest = np.nextafter(edges[label - 1].astype(np.float16), np.float16(np.inf))
-        z[:, 0] = np.maximum(z[:, 0], lowest.astype(np.float32))
+        z[:, 0] = np.maximum(z[:, 0], np.nextafter(edges[label - 1], np.float32(np.inf)))
     if label < classes - 1:
         z[:, 0] = np.minimum(z[:, 0], edges[label])
     return z
@@ -64,8 +70,9 @@ def latent_of_class(z: np.ndarray, classes: int, label: int) -> np.ndarray:
 def edge_latent(z: np.ndarray, classes: int) -> np.ndarray:
     """``z`` with z[:, 0] on and just beside the class edges (cycling over the rows).
 
-    Where a runtime that reads z[:, 0] at another precision, or compares without the
-    float16 rounding, draws another class: parity's hardest inputs for the class rule.
+    The edges, their float32 neighbours, and their float16 neighbours: where a runtime
+    that reads z[:, 0] at another precision (a float16 cast, a dropped cast) draws another
+    class. Parity's and the compatibility matrix's hardest inputs for the class rule.
     """
     edges = class_edges(classes)
     up, down = np.float32(np.inf), np.float32(-np.inf)

@@ -3,7 +3,7 @@
 ``default_rng(seed).standard_normal((n, nz), float32)`` fills its rows one after the
 other, so drawing consecutive (batch, nz) chunks from one generator yields exactly the
 rows of the single big draw. That lets 100,000 samples stream in bounded memory and
-keeps every row independent of the batch size (tests/infer/test_latent.py checks both).
+keeps every row independent of the batch size (tests/core/test_latent.py checks both).
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ class ModelMetadata:
     static_batch: int | None = None
     exporter: str = ""
     opset: int = 0
+    ir_version: int = 0
     output_range: tuple[float, float] | None = (-1.0, 1.0)
     classes: int = 0
     model_config: dict[str, Any] = field(default_factory=dict)
@@ -79,10 +80,10 @@ class ModelMetadata:
                 f"{source}: metadata format version {version!r} is not supported "
                 f"(this ganport reads version {FORMAT_VERSION})"
             )
+        # Fields a newer exporter added within the same format version only inform: a
+        # runtime that does not know them still has all it needs.
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"{source}: unknown metadata fields {unknown}")
+        data = {name: value for name, value in data.items() if name in names}
         if data.get("output_range") is not None:
             data["output_range"] = tuple(data["output_range"])
         try:

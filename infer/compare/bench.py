@@ -4,7 +4,7 @@ For each model (G, D), batch size and engine (torch eager, torch.compile, ONNX R
 on a GPU also CUDA graphs and IO binding) it reports latency median and p90, samples/s,
 achieved GFLOP/s and the distance to the FLOP floor: FLOPs per batch ÷ the fp32 matmul
 rate this machine reaches at the same thread count, measured in the same run. Engines and
-the matmul reference are timed interleaved (infer/timing.py), so their ratios hold on a
+the matmul reference are timed interleaved (``timing``), so their ratios hold on a
 busy machine. Every engine's output is checked against torch eager: a fast wrong answer
 fails the job. Fairness: the same threads on both sides, fp32 on both (TF32 off), inputs
 already on the device, first-call costs (session creation, compilation, graph capture,

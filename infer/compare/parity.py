@@ -187,7 +187,7 @@ def run_parity(
         "onnx": onnx.__version__,
         "platform": platform.platform(),
     }
-    real = _real_images(ckpt, max(batch_sizes))
+    real = real_images(ckpt, max(batch_sizes))
     if real is None:
         report.notes.append(
             f"data set {ckpt.config.data!r} is not on this machine: "
@@ -370,7 +370,7 @@ def _sweep(
     )
 
 
-def _real_images(ckpt: Any, n: int) -> np.ndarray | None:
+def real_images(ckpt: Any, n: int) -> np.ndarray | None:
     """Real images of the run's data set; None when it is not on this machine."""
     from ganport.train.data import load_dataset
 

@@ -10,7 +10,9 @@ from torch import nn
 
 from ganport.core.errors import GanportError, InputError
 from ganport.core.metadata import METADATA_KEY, ModelMetadata
+from ganport.core.tolerance import compare, profile_for
 from ganport.export import ExportOptions, export_checkpoint, export_discriminator, export_generator
+from ganport.export.api import discriminator_check_images
 from ganport.train import latent, load_checkpoint
 from ganport.train.checkpoint import sha256_file
 
@@ -70,6 +72,47 @@ def test_fp16_and_static_batch_variants(tmp_path, dcgan28_checkpoint):
     fixed = ort.InferenceSession(str(tmp_path / "generator_batch5.onnx"))
     assert fixed.get_inputs()[0].shape == [5, ckpt.config.model.nz]
     np.testing.assert_allclose(fixed.run(None, {"z": z})[0], want, atol=1e-5)
+
+
+def test_fp16_discriminator_is_judged_on_the_scale_of_its_logits(tmp_path, dcgan28_checkpoint):
+    """A long-trained D has logits of several units and loses about 1% of that scale to
+    float16 weights; the fp16 check measures its error against that scale, so it passes
+    for a big-logit D, and still fails a D whose weights are wrong."""
+    ckpt = load_checkpoint(dcgan28_checkpoint)
+    critic = ckpt.discriminator()
+    with torch.no_grad():
+        critic.net[-1].weight.mul_(400.0)  # the logits of a long-trained D, and larger
+    images = discriminator_check_images(ckpt, 64)
+    with torch.no_grad():
+        logits = critic(torch.as_tensor(images)).numpy()
+    scale = float(np.sqrt(np.mean(logits.astype(np.float64) ** 2)))
+    assert scale > 5
+    options = {"fp16": True, "image_shape": (1, 28, 28), "check_images": images}
+    result = export_discriminator(critic, tmp_path / "d16.onnx", **options)
+    worst = max(b.max_abs_err for b in result.checks.batches)
+    assert 1e-2 < worst <= 1e-2 * scale  # beyond the fixed atol, within the scaled one
+    with torch.no_grad():
+        critic.net[0].weight[0, 0, 0, 0] += 1.0  # one wrong weight
+    broken = export_discriminator(critic, tmp_path / "d16b.onnx", check=False, **options)
+    session = ort.InferenceSession(str(broken.path))
+    got = session.run(None, {"image": images})[0]
+    with torch.no_grad():
+        critic.net[0].weight[0, 0, 0, 0] -= 1.0
+        want = critic(torch.as_tensor(images)).numpy()
+    assert not compare(got, want, profile_for("fp16", "CPUExecutionProvider")).passed
+
+
+def test_fp16_generator_reads_the_class_in_float32(tmp_path, conditional_checkpoints):
+    """The fp16 G draws the class the fp32 G draws at every class edge and its neighbours."""
+    from ganport.core.classes import edge_latent
+
+    ckpt = load_checkpoint(conditional_checkpoints["dcgan"])
+    export_checkpoint(ckpt, tmp_path, which="generator", options=ExportOptions(fp16=True))
+    z = edge_latent(latent(45, ckpt.config.model.nz, seed=0), 10)
+    fp32 = ort.InferenceSession(str(tmp_path / "generator.onnx")).run(None, {"z": z})[0]
+    fp16 = ort.InferenceSession(str(tmp_path / "generator_fp16.onnx")).run(None, {"z": z})[0]
+    per_row = np.abs(fp16 - fp32).reshape(len(z), -1).max(axis=1)
+    assert per_row.max() < 1e-2  # a flipped class changes the image by far more
 
 
 class UserGenerator(nn.Module):

@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from onnx import TensorProto
 
 from ganport.core.classes import class_of_latent, edge_latent, latent_of_class
 from ganport.core.latent import latent
@@ -81,24 +82,53 @@ def test_parity_passes_and_includes_the_class_edges(conditional_exports, conditi
     assert ("generator_fp16.onnx", "z at class edges") in kinds
 
 
-def test_parity_catches_a_runtime_that_compares_z_without_the_class_rounding(
+def test_parity_catches_a_runtime_that_reads_the_class_at_half_precision(
     conditional_exports, conditional_checkpoints, tmp_path
 ):
-    """Bypass the float16 read of z[:, 0] in the graph: only edge inputs change class."""
+    """Round z[:, 0] through float16 before the class rule: only edge inputs change class."""
     source = conditional_exports[("dcgan", "dynamo", 18)]
     model = onnx.load(str(source / "generator.onnx"))
-    producers = {out: node for node in model.graph.node for out in node.output}
-    greater = next(node for node in model.graph.node if node.op_type == "Greater")
-    first = greater.input[0]
-    while producers[first].op_type == "Cast":
-        first = producers[first].input[0]
-    greater.input[0] = first
+    comparisons = [node for node in model.graph.node if node.op_type == "Greater"]
+    first = comparisons[0].input[0]  # z[:, 0]
+    half = onnx.helper.make_node("Cast", [first], ["z0_half"], to=TensorProto.FLOAT16)
+    back = onnx.helper.make_node("Cast", ["z0_half"], ["z0_rounded"], to=TensorProto.FLOAT)
+    for node in comparisons:
+        node.input[0] = "z0_rounded"
+    at = list(model.graph.node).index(comparisons[0])
+    model.graph.node.insert(at, back)
+    model.graph.node.insert(at, half)
     onnx.save(model, str(tmp_path / "generator.onnx"))
 
     report = run_parity(conditional_checkpoints["dcgan"], tmp_path, sweep_samples=0)
     failed = {case.inputs for case in report.cases if not case.passed}
     assert not report.passed
     assert failed == {"z at class edges"}
+
+
+def test_no_graph_holds_float16_where_the_class_is_read(conditional_exports):
+    """The class rule reads the float32 input in fp32 and fp16 exports alike: no float16
+    tensor lies between z and the comparison (the WebGL backend refuses float16, and older
+    onnxruntime releases fold a float16 round trip away)."""
+    for folder in conditional_exports.values():
+        for name in ("generator.onnx", "generator_fp16.onnx"):
+            model = onnx.load(str(folder / name))
+            casts = [
+                node
+                for node in model.graph.node
+                if node.op_type == "Cast"
+                and any(a.name == "to" and a.i == TensorProto.FLOAT16 for a in node.attribute)
+            ]
+            producers = {out: node for node in model.graph.node for out in node.output}
+            greater = next(node for node in model.graph.node if node.op_type == "Greater")
+            stack, upstream = list(greater.input), set()
+            while stack:
+                node = producers.get(stack.pop())
+                if node is not None and node.name not in upstream:
+                    upstream.add(node.name)
+                    stack += list(node.input)
+            assert not {c.name for c in casts} & upstream, (folder, name)
+            if name == "generator.onnx":
+                assert casts == [], f"{folder / name} holds a float16 Cast"
 
 
 def test_cli_samples_one_class_and_refuses_bad_classes(

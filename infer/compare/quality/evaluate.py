@@ -11,7 +11,7 @@ feature network never saw (what a perfect generator would score), and the *ceili
 uniform noise images (what a useless one scores).
 
 Part of infer's comparison half: torch and train are imported inside functions, and
-infer/__init__.py does not import this module, so the runtime half stays torch-free.
+nothing in the runtime imports this module, so the runtime stays torch-free.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Sample-quality metrics on features and class probabilities, in numpy (and scipy).
 
 They take plain arrays, not a network, so any feature extractor plugs in: ganport's
-own small classifier (train/feature_net.py), an Inception network, anything that maps
+own small classifier (feature_net.py), an Inception network, anything that maps
 images to vectors (``features``, shape (n, d)) or to class probabilities (``probs``,
 shape (n, classes), rows summing to 1).
 

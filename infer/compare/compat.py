@@ -1,0 +1,394 @@
+"""The compatibility matrix: do other ONNX runtimes load ganport's exports and agree with torch?
+
+A claim of portability is a run of that runtime. Each cell exports one model variant
+(default, ``--opset 13``, ``--fp16``, ``--static-batch``) of one checkpoint, runs it on
+one runtime, and compares it with torch on the same inputs under the tolerance rule of
+its precision: G on latent-convention z and, for a class-conditional G, on z placed on
+and beside every class edge (where a runtime reading z[:, 0] at another precision draws
+another class); D on real images of the run's data set.
+
+Runtimes: this environment's onnxruntime, ``onnx.reference.ReferenceEvaluator``, any
+other Python environment with onnxruntime (an older release in its own venv), and
+onnxruntime-node. The other environments run ``runners/run_models.py`` and
+``runners/run_models.cjs``, which import nothing of ganport.
+
+    python -m ganport.infer.compare.compat CHECKPOINT... [--python VENV_PYTHON]...
+        [--node NODE_MODULES] [--work DIR] [--json matrix.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganport.core.atomic import write_json
+from ganport.core.classes import edge_latent
+from ganport.core.errors import InputError
+from ganport.core.latent import latent
+from ganport.core.tolerance import compare, profile_for
+
+RUNNERS = Path(__file__).parent / "runners"
+ROWS = 48  # rows of every input: covers each of 9 class edges' 5 neighbours once
+VARIANTS = {
+    "default": {},
+    "opset 13": {"opset": 13},
+    "fp16": {"fp16": True},
+    f"static batch {ROWS}": {"static_batch": ROWS},
+}
+
+# Runs a list of (model, input) pairs; returns outputs (None where it failed) and errors.
+RunMany = Callable[[list[tuple[Path, np.ndarray]]], tuple[list[np.ndarray | None], list[str]]]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One runtime that can run ONNX files: a name, its version, and how to run them."""
+
+    name: str
+    version: str
+    run_many: RunMany
+
+
+@dataclass
+class Cell:
+    """One model variant on one runtime, compared with torch."""
+
+    runtime: str
+    version: str
+    model: str
+    role: str
+    variant: str
+    inputs: str
+    passed: bool
+    max_abs: float | None = None
+    class_agreement: float | None = None  # rows drawing torch's image, on edge latents
+    profile: str = ""
+    error: str | None = None
+
+
+@dataclass
+class Matrix:
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(cell.passed for cell in self.cells)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "cells": [dataclasses.asdict(c) for c in self.cells]}
+
+    def table(self) -> str:
+        """One line per cell: what ran, where, and how far from torch."""
+        rows = [("runtime", "version", "model", "variant", "inputs", "max abs", "classes", "")]
+        for c in self.cells:
+            agreement = "-" if c.class_agreement is None else f"{c.class_agreement:.0%}"
+            error = "-" if c.max_abs is None else f"{c.max_abs:.2g}"
+            verdict = "ok" if c.passed else f"FAIL {c.error or ''}".strip()
+            rows.append(
+                (
+                    c.runtime,
+                    c.version,
+                    f"{c.model} {c.role[0].upper()}",
+                    c.variant,
+                    c.inputs,
+                    error,
+                    agreement,
+                    verdict,
+                )
+            )
+        return _aligned(rows)
+
+    def summary(self) -> str:
+        """One line per runtime and variant: cells passed, worst error per precision, and
+        the share of class-edge rows drawing torch's image."""
+        groups: dict[tuple[str, str, str], list[Cell]] = {}
+        for cell in self.cells:
+            groups.setdefault((cell.runtime, cell.version, cell.variant), []).append(cell)
+        rows = [("runtime", "version", "variant", "passed", "max abs G", "max abs D", "classes")]
+        for (runtime, version, variant), cells in groups.items():
+            worst = {
+                role: max(
+                    (c.max_abs for c in cells if c.role == role and c.max_abs is not None),
+                    default=None,
+                )
+                for role in ("generator", "discriminator")
+            }
+            edges = [c.class_agreement for c in cells if c.class_agreement is not None]
+            rows.append(
+                (
+                    runtime,
+                    version,
+                    variant,
+                    f"{sum(c.passed for c in cells)}/{len(cells)}",
+                    *("-" if v is None else f"{v:.2g}" for v in worst.values()),
+                    f"{min(edges):.0%}" if edges else "-",
+                )
+            )
+        return _aligned(rows)
+
+
+def current_onnxruntime() -> Runtime:
+    """The onnxruntime of this environment, on the CPU provider."""
+    import onnxruntime as ort
+
+    from ganport.infer.runtime.session import create_session, run
+
+    def run_many(jobs: list[tuple[Path, np.ndarray]]) -> tuple[list, list[str]]:
+        outputs, errors = [], []
+        for path, x in jobs:
+            try:
+                session, provider = create_session(path, "cpu")
+                inp, out = session.get_inputs()[0], session.get_outputs()[0]
+                dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+                outputs.append(run(session, provider, {inp.name: x.astype(dtype)}, [out.name])[0])
+                errors.append("")
+            except Exception as exc:  # a load or run failure is the cell's result
+                outputs.append(None)
+                errors.append(_first_line(exc))
+        return outputs, errors
+
+    return Runtime("onnxruntime", ort.__version__, run_many)
+
+
+def reference_evaluator() -> Runtime:
+    """ONNX's own reference implementation of the operators (numpy)."""
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    def run_many(jobs: list[tuple[Path, np.ndarray]]) -> tuple[list, list[str]]:
+        outputs, errors = [], []
+        for path, x in jobs:
+            try:
+                evaluator = ReferenceEvaluator(str(path))
+                (y,) = evaluator.run(None, {evaluator.input_names[0]: x.astype(np.float32)})
+                outputs.append(np.asarray(y))
+                errors.append("")
+            except Exception as exc:
+                outputs.append(None)
+                errors.append(_first_line(exc))
+        return outputs, errors
+
+    return Runtime("onnx.reference", onnx.__version__, run_many)
+
+
+def external_runtime(
+    name: str, command: Sequence[str], env: dict[str, str] | None = None
+) -> Runtime:
+    """A runtime in another process: ``command`` + JOBS.json runs one of the runners."""
+
+    def run_many(jobs: list[tuple[Path, np.ndarray]]) -> tuple[list, list[str]]:
+        with tempfile.TemporaryDirectory(prefix="ganport-compat-") as tmp:
+            folder = Path(tmp)
+            spec = []
+            for i, (path, x) in enumerate(jobs):
+                np.save(folder / f"in{i}.npy", np.ascontiguousarray(x, np.float32))
+                spec.append(
+                    {
+                        "model": str(path),
+                        "input": str(folder / f"in{i}.npy"),
+                        "output": str(folder / f"out{i}.npy"),
+                    }
+                )
+            (folder / "jobs.json").write_text(json.dumps(spec))
+            answer = _call([*command, str(folder / "jobs.json")], env)
+            errors = [answer["errors"].get(job["output"], "") for job in spec]
+            outputs = [
+                None if error else np.load(job["output"])
+                for job, error in zip(spec, errors, strict=True)
+            ]
+        return outputs, errors
+
+    version = _call([*command, _empty_jobs()], env)["version"]
+    return Runtime(name, version, run_many)
+
+
+def python_runtime(python: str | Path) -> Runtime:
+    """onnxruntime in another Python environment (e.g. an older release in its own venv)."""
+    return external_runtime("onnxruntime", [str(python), str(RUNNERS / "run_models.py")])
+
+
+def node_runtime(node_modules: str | Path) -> Runtime:
+    """onnxruntime-node, installed with npm into ``node_modules``."""
+    node = shutil.which("node")
+    if node is None:
+        raise InputError("onnxruntime-node needs node on PATH")
+    env = {"NODE_PATH": str(Path(node_modules).resolve())}
+    return external_runtime("onnxruntime-node", [node, str(RUNNERS / "run_models.cjs")], env)
+
+
+def export_variants(checkpoint: Path, work: Path) -> dict[str, Path]:
+    """Each variant of the checkpoint's G and D exported (and checked) into its own folder."""
+    from ganport.export import ExportOptions, export_checkpoint
+
+    folders = {}
+    for variant, settings in VARIANTS.items():
+        folder = work / variant.replace(" ", "-")
+        export_checkpoint(checkpoint, folder, options=ExportOptions(**settings))
+        folders[variant] = folder
+    return folders
+
+
+def run_matrix(
+    checkpoints: dict[str, Path],
+    runtimes: Sequence[Runtime],
+    work: Path,
+    exported: dict[str, dict[str, Path]] | None = None,
+) -> Matrix:
+    """Every variant of every checkpoint's G and D on every runtime, against torch.
+
+    ``exported`` gives folders already made by ``export_variants`` (per checkpoint name,
+    per variant); the others are exported into ``work``.
+    """
+    from ganport.export import variant_name
+    from ganport.train import load_checkpoint
+
+    matrix = Matrix()
+    for family, checkpoint in checkpoints.items():
+        ckpt = load_checkpoint(checkpoint)
+        cases = _cases(ckpt)
+        folders = (exported or {}).get(family) or export_variants(checkpoint, work / family)
+        jobs: list[tuple[str, str, str, Path, np.ndarray, np.ndarray]] = []
+        for variant, folder in folders.items():
+            settings = VARIANTS[variant]
+            for role in ("generator", "discriminator"):
+                name = variant_name(role, settings.get("fp16", False), settings.get("static_batch"))
+                path = folder / name
+                for inputs, (x, want) in cases[role].items():
+                    jobs.append((variant, role, inputs, path, x, want))
+        for runtime in runtimes:
+            outputs, errors = runtime.run_many([(job[3], job[4]) for job in jobs])
+            for (variant, role, inputs, _, _, want), got, error in zip(
+                jobs, outputs, errors, strict=True
+            ):
+                precision = "fp16" if VARIANTS[variant].get("fp16") else "fp32"
+                tol = profile_for(precision, "CPUExecutionProvider")
+                cell = Cell(
+                    runtime.name,
+                    runtime.version,
+                    family,
+                    role,
+                    variant,
+                    inputs,
+                    passed=False,
+                    profile=tol.name,
+                    error=error or None,
+                )
+                if got is not None:
+                    result = compare(np.asarray(got, np.float32), want, tol)
+                    cell.passed, cell.max_abs = result.passed, result.max_abs
+                    if inputs == "z at class edges":
+                        cell.class_agreement = 1 - result.failing_rows / len(want)
+                matrix.cells.append(cell)
+    return matrix
+
+
+def _cases(ckpt: Any) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Per role, the named inputs and torch's outputs for them."""
+    import torch
+
+    from ganport.infer.compare.parity import real_images
+
+    model = ckpt.config.model
+    generator, discriminator = ckpt.generator(), ckpt.discriminator()
+    z = latent(ROWS, model.nz, seed=0)
+    g_inputs = {"z": z}
+    if model.classes:
+        g_inputs["z at class edges"] = edge_latent(latent(ROWS, model.nz, seed=1), model.classes)
+    real = real_images(ckpt, ROWS)
+    with torch.no_grad():
+        images = generator(torch.from_numpy(z)).numpy() if real is None else real[:ROWS]
+        return {
+            "generator": {
+                k: (x, generator(torch.from_numpy(x)).numpy()) for k, x in g_inputs.items()
+            },
+            "discriminator": {
+                "real images" if real is not None else "generated images": (
+                    images,
+                    discriminator(torch.from_numpy(images)).numpy(),
+                )
+            },
+        }
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _call(command: list[str], env: dict[str, str] | None) -> dict[str, Any]:
+    import os
+
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+    )
+    if result.returncode != 0:
+        raise InputError(f"{command[0]} could not run the models: {result.stderr.strip()[-300:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _empty_jobs() -> str:
+    path = Path(tempfile.gettempdir()) / "ganport-compat-empty.json"
+    path.write_text("[]")
+    return str(path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path, metavar="CHECKPOINT")
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        type=Path,
+        help="Another Python with onnxruntime (repeatable).",
+    )
+    parser.add_argument(
+        "--node", type=Path, default=None, help="A node_modules folder holding onnxruntime-node."
+    )
+    parser.add_argument(
+        "--no-reference", action="store_true", help="Skip onnx.reference (slow on large models)."
+    )
+    parser.add_argument("--work", type=Path, default=None, help="Where the exports go.")
+    parser.add_argument("--json", type=Path, default=None, help="Write the matrix as JSON.")
+    args = parser.parse_args(argv)
+    runtimes = [current_onnxruntime(), *(python_runtime(p) for p in args.python)]
+    if args.node:
+        runtimes.append(node_runtime(args.node))
+    if not args.no_reference:
+        runtimes.append(reference_evaluator())
+    names = [
+        path.stem if path.stem != "checkpoint" else path.parent.name for path in args.checkpoints
+    ]
+    if len(set(names)) < len(names):
+        names = [f"{i}:{name}" for i, name in enumerate(names)]
+    checkpoints = dict(zip(names, args.checkpoints, strict=True))
+    with tempfile.TemporaryDirectory(prefix="ganport-compat-") as tmp:
+        matrix = run_matrix(checkpoints, runtimes, args.work or Path(tmp))
+    print(matrix.table())
+    print()
+    print(matrix.summary())
+    if args.json:
+        write_json(args.json, matrix.to_dict())
+    return 0 if matrix.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""The compatibility matrix on real runtimes: older onnxruntime releases in their own venvs,
+onnxruntime-node, onnx.reference and this environment's onnxruntime.
+
+.ci/run installs the others and names them: GANPORT_COMPAT_PYTHONS (interpreters with an
+older onnxruntime, separated by ':') and GANPORT_COMPAT_NODE_MODULES (a node_modules with
+onnxruntime-node). A runtime that is not named is skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnx
+import pytest
+
+from ganport.infer.compare import compat
+
+PYTHONS = [p for p in os.environ.get("GANPORT_COMPAT_PYTHONS", "").split(":") if p]
+NODE_MODULES = os.environ.get("GANPORT_COMPAT_NODE_MODULES")
+
+
+def _runtime(kind: str) -> compat.Runtime:
+    if kind == "onnxruntime":
+        return compat.current_onnxruntime()
+    if kind == "onnx.reference":
+        return compat.reference_evaluator()
+    if kind == "onnxruntime-node":
+        if not NODE_MODULES:
+            pytest.skip(
+                "GANPORT_COMPAT_NODE_MODULES names no onnxruntime-node (.ci/run installs it)"
+            )
+        return compat.node_runtime(NODE_MODULES)
+    index = int(kind.rpartition("-")[2])
+    if index >= len(PYTHONS):
+        pytest.skip(f"GANPORT_COMPAT_PYTHONS names no older onnxruntime #{index} (.ci/run has two)")
+    return compat.python_runtime(PYTHONS[index])
+
+
+RUNTIMES = ["onnxruntime", "onnx.reference", "onnxruntime-node", "older-0", "older-1"]
+
+
+@pytest.fixture(scope="module")
+def matrix_exports(tmp_path_factory, conditional_checkpoints, checkpoints, mlp28_checkpoint):
+    """The three model families, each exported in every variant the matrix runs."""
+    families = {
+        "conditional dcgan28": conditional_checkpoints["dcgan"],
+        "dcgan64": checkpoints[("dcgan", 64)],
+        "mlp28": mlp28_checkpoint,
+    }
+    work = tmp_path_factory.mktemp("compat")
+    return families, {
+        name: compat.export_variants(ckpt, work / name) for name, ckpt in families.items()
+    }
+
+
+@pytest.mark.parametrize("kind", RUNTIMES)
+def test_every_variant_loads_and_agrees_with_torch(kind, matrix_exports, tmp_path):
+    families, exported = matrix_exports
+    runtime = _runtime(kind)
+    matrix = compat.run_matrix(families, [runtime], tmp_path, exported=exported)
+    failures = [c for c in matrix.cells if not c.passed]
+    assert not failures, "\n" + matrix.table()
+    cells = {(c.model, c.role, c.variant, c.inputs) for c in matrix.cells}
+    assert len(cells) == 3 * 4 * 2 + 4  # families × variants × roles, + edge latents of G
+    edges = [c for c in matrix.cells if c.inputs == "z at class edges"]
+    assert {c.variant for c in edges} == set(compat.VARIANTS)
+    assert all(c.class_agreement == 1.0 for c in edges)
+
+
+@pytest.mark.parametrize("kind", ["older-0", "onnxruntime-node"])
+def test_a_model_the_runtime_cannot_load_fails_its_cell(kind, matrix_exports, tmp_path):
+    """The matrix can fail: the same generator stamped with a newer IR than 1.15 reads."""
+    families, exported = matrix_exports
+    runtime = _runtime(kind)
+    family = "mlp28"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for file in Path(exported[family]["default"]).iterdir():
+        model = onnx.load(str(file)) if file.suffix == ".onnx" else None
+        if model is not None:
+            model.ir_version = 11 if runtime.version.startswith("1.1") else 99
+            onnx.save(model, str(broken / file.name))
+    cells = compat.run_matrix(
+        {family: families[family]}, [runtime], tmp_path, exported={family: {"default": broken}}
+    ).cells
+    assert cells and not any(c.passed for c in cells)
+    assert all("IR version" in (c.error or "") or "ir_version" in (c.error or "") for c in cells)
