@@ -51,7 +51,7 @@ def test_exported_generator_draws_the_same_class_as_torch(
     with torch.no_grad():
         want = g(torch.from_numpy(z)).numpy()
     for name, atol in (("generator.onnx", 1e-5), ("generator_fp16.onnx", 1e-2)):
-        onnx_g = Generator(folder / name)
+        onnx_g = Generator(folder / name, provider="cpu")
         assert onnx_g.classes == 10 and onnx_g.metadata.classes == 10
         got = onnx_g.generate(z)
         np.testing.assert_allclose(got, want, atol=atol, rtol=0)
@@ -60,7 +60,9 @@ def test_exported_generator_draws_the_same_class_as_torch(
 def test_sample_by_class_is_the_torch_image_of_that_class(
     conditional_exports, conditional_checkpoints
 ):
-    onnx_g = Generator(conditional_exports[("dcgan", "dynamo", 18)] / "generator.onnx")
+    onnx_g = Generator(
+        conditional_exports[("dcgan", "dynamo", 18)] / "generator.onnx", provider="cpu"
+    )
     g = _torch_generator(conditional_checkpoints, "dcgan")
     for label in (0, 7):
         got = onnx_g.sample(12, seed=5, batch_size=5, label=label)

@@ -35,7 +35,9 @@ def test_cuda_samples_match_cpu_and_are_deterministic(folder):
     gpu = Generator(folder / "generator.onnx", provider="cuda")
     assert gpu.provider == CUDA
     images = gpu.sample(64, seed=2, batch_size=16)
-    assert np.array_equal(images[:10], gpu.sample(10, seed=2))
+    # Bitwise for the same batch size; across batch sizes cuDNN may pick other algorithms.
+    assert np.array_equal(images, gpu.sample(64, seed=2, batch_size=16))
+    np.testing.assert_allclose(images[:10], gpu.sample(10, seed=2), atol=1e-4, rtol=0)
     cpu = Generator(folder / "generator.onnx", provider="cpu").sample(64, seed=2)
     np.testing.assert_allclose(images, cpu, atol=1e-4)
 

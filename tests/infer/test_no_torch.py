@@ -26,17 +26,18 @@ import ganport.infer as infer
 from ganport.cli import main
 
 folder, out = sys.argv[1], sys.argv[2]
-g = infer.Generator(f"{folder}/generator.onnx")
+g = infer.Generator(f"{folder}/generator.onnx", provider="cpu")
 images = g.sample(8, seed=1, batch_size=3)
-d = infer.Discriminator(f"{folder}/discriminator.onnx")
+d = infer.Discriminator(f"{folder}/discriminator.onnx", provider="cpu")
 logits = d.score(images)
 codes = []
 for args in (
     ["sample", "--help"],
     ["score", "--help"],
-    ["sample", f"{folder}/generator.onnx", "-n", "8", "--seed", "1",
+    ["sample", f"{folder}/generator.onnx", "-n", "8", "--seed", "1", "--provider", "cpu",
      "--npy", f"{out}/s.npy", "--out", f"{out}/s.png"],
-    ["score", f"{folder}/discriminator.onnx", f"{out}/s.npy", "--json", f"{out}/r.json"],
+    ["score", f"{folder}/discriminator.onnx", f"{out}/s.npy", "--provider", "cpu",
+     "--json", f"{out}/r.json"],
 ):
     try:
         main(args)

@@ -39,6 +39,8 @@ def test_runtime_install_has_no_torch_and_samples_and_scores(dcgan28_export: Pat
         "6",
         "--seed",
         "3",
+        "--provider",
+        "cpu",
         "--npy",
         "s.npy",
         "--out",
