@@ -84,3 +84,15 @@ def test_commands_of_the_training_side_name_the_extra(
     assert result.stderr.count("\n") == 1
     assert "pip install 'ganport[train]'" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_installed_package_carries_its_data_files(tmp_path):
+    """The compatibility matrix's runners are plain files beside the code: the wheel has them."""
+    script = (
+        "from importlib.resources import files;"
+        "base = files('ganport.infer.compare') / 'runners';"
+        "print(sorted(p.name for p in base.iterdir() if p.suffix in ('.py', '.cjs')))"
+    )
+    result = _run("-c", script, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['run_models.cjs', 'run_models.py']"
