@@ -220,14 +220,16 @@ def _export(
 def _precise_nodes(model: onnx.ModelProto, role: str) -> list[str]:
     """Nodes an fp16 export keeps in float32, by measurement.
 
-    A trained D loses about 1% of its logits' scale in float16, all of it from rounding
-    the weights; keeping its first layer (one input channel: a few percent of its work) in
-    float32 removes a third of that. No other single layer helps, in D or G.
+    A trained D loses about 1% of its logits' scale in float16, all of it from rounding the
+    weights. In a DCGAN D, keeping the first convolution (one input channel: a few percent
+    of the weights and the work) in float32 removes a third of that (0.030 → 0.019 on the
+    default run). An MLP D's first layer holds most of its weights and keeping it gains
+    nothing (0.0015 → 0.0014), and no single layer of G matters: those stay float16.
     """
     if role != "discriminator":
         return []
-    weighted = (n.name for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul"))
-    return [next(weighted)]
+    weighted = [n for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    return [weighted[0].name] if weighted and weighted[0].op_type == "Conv" else []
 
 
 def _run_checks(
