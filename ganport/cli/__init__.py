@@ -42,6 +42,7 @@ def _register() -> None:
     from ganport.cli.sample import sample_command
     from ganport.cli.score import score_command
     from ganport.cli.train import train_command
+    from ganport.cli.web import web_command
 
     cli.add_command(train_command, "train")
     cli.add_command(export_command, "export")
@@ -51,6 +52,7 @@ def _register() -> None:
     cli.add_command(bench_command, "bench")
     cli.add_command(pipeline_command, "pipeline")
     cli.add_command(evaluate_command, "evaluate")
+    cli.add_command(web_command, "web")
 
 
 def run_command(command: click.Command, prog_name: str, args: list[str] | None = None) -> None:

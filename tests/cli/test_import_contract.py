@@ -36,8 +36,10 @@ LAYERS = {
         "ganport.export",
         "ganport.infer.compare",
     },
+    "ganport.web": {"ganport.core", "ganport.infer.runtime", "ganport.web"},
     "ganport.cli": {
         "ganport.core",
+        "ganport.web",
         "ganport.infer",
         "ganport.infer.runtime",
         "ganport.train",
@@ -52,6 +54,7 @@ FORBIDDEN = {
     "ganport.infer.runtime": {"torch", "onnx", "onnxscript", "sklearn", "scipy", "mlxtend"},
     "ganport.infer": {"torch", "onnx", "onnxscript"},
     "ganport.train": {"onnxruntime"},
+    "ganport.web": {"torch", "onnx", "onnxscript", "sklearn", "scipy", "mlxtend"},
 }
 
 
