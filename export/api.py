@@ -22,7 +22,7 @@ from torch import nn
 from ganport.core.atomic import atomic_path
 from ganport.core.errors import InputError, JobFailed
 from ganport.core.latent import latent
-from ganport.core.manifest import ManifestModel
+from ganport.core.manifest import ManifestModel, sha256_file
 from ganport.core.metadata import METADATA_KEY, ModelMetadata
 from ganport.export.checks import DEFAULT_BATCH_SIZES, CheckReport, check_export
 from ganport.export.convert import (
@@ -34,7 +34,7 @@ from ganport.export.convert import (
 )
 from ganport.export.fold import fold_batchnorm
 from ganport.export.runtimes import check_loadable
-from ganport.train.checkpoint import Checkpoint, load_checkpoint, sha256_file, versions
+from ganport.train.checkpoint import Checkpoint, load_checkpoint, versions
 
 DEFAULT_OPSET = 18
 DEFAULT_EXPORTER = "dynamo"

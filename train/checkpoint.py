@@ -7,7 +7,6 @@ Plain data only (dicts, lists, numbers, strings, tensors) so that loading uses
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import pickle
 import platform
@@ -23,6 +22,7 @@ from torch import nn
 from ganport import __version__
 from ganport.core.atomic import atomic_path
 from ganport.core.errors import InputError
+from ganport.core.manifest import sha256_file
 from ganport.train.config import TrainConfig
 from ganport.train.models import build_discriminator, build_generator
 
@@ -39,15 +39,6 @@ def versions() -> dict[str, str]:
         "numpy": str(np.__version__),
         "python": platform.python_version(),
     }
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:

@@ -8,7 +8,9 @@ and ``parity`` compare against.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,15 @@ class Manifest:
             versions=data.get("versions", {}),
             manifest_version=data["manifest_version"],
         )
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in chunks: how manifests and metadata name files."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_manifest(folder: str | Path) -> Manifest:

@@ -8,7 +8,6 @@ all: it is built beside the target and renamed into place.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from ganport import __version__
 from ganport.core.errors import GanportError, InputError
-from ganport.core.manifest import MANIFEST_NAME, Manifest, read_manifest
+from ganport.core.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_file
 from ganport.core.metadata import ModelMetadata
 from ganport.infer.runtime import Discriminator, Generator
 
@@ -111,21 +110,13 @@ def _checked_model(export_dir: Path, role: str, manifest: Manifest) -> ModelMeta
     entries = [entry for entry in manifest.models if entry.file == path.name]
     if not entries:
         raise InputError(f"{path}: not listed in {MANIFEST_NAME}")
-    if _sha256(path) != entries[0].sha256:
+    if sha256_file(path) != entries[0].sha256:
         raise InputError(f"{path}: sha256 differs from {MANIFEST_NAME}; re-export the folder")
     model = (Generator if role == "generator" else Discriminator)(path, provider="cpu")
     meta = model.metadata
     if meta.precision != "fp32" or meta.static_batch is not None:
         raise InputError(f"{path}: the page needs the fp32 dynamic-batch {role}")
     return meta
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_target(out: Path) -> None:

@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from ganport.core.errors import GanportError, InputError
+from ganport.core.manifest import sha256_file
 from ganport.core.metadata import METADATA_KEY, ModelMetadata
 from ganport.core.tolerance import compare, profile_for
 from ganport.export import ExportOptions, export_checkpoint, export_discriminator, export_generator
 from ganport.export.api import discriminator_check_images
 from ganport.train import latent, load_checkpoint
-from ganport.train.checkpoint import sha256_file
 
 
 def test_metadata_round_trips(dcgan28_export, dcgan28_checkpoint):
