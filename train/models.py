@@ -48,13 +48,20 @@ def _with_class(latent_class: LatentClass | None, z: torch.Tensor) -> torch.Tens
 
 
 class MLPGenerator(nn.Module):
-    """Linear 512 → 256 → 128 (BatchNorm1d, LeakyReLU 0.2) → Linear(C·H·W) → tanh."""
+    """Linear 256 → 512 → 1024 (BatchNorm1d, LeakyReLU 0.2) → Linear(C·H·W) → tanh.
+
+    The layers widen towards the image, as in the classic MLP GAN: every one of the
+    C·H·W pixels is a linear read-out of the last hidden layer, so that layer needs room.
+    The earlier 512 → 256 → 128 stack squeezed 784 pixels through 128 units and on mnist5k
+    drew grey noisy blobs of one class after 20 epochs (FID 542, classifier score 1.0);
+    widened, the same run gives FID 18, score 5.3, all 10 classes (README, `ganport train`).
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.image_shape = cfg.image_shape
         self.latent_class = LatentClass(cfg.classes) if cfg.classes else None
-        hidden = [8 * cfg.width, 4 * cfg.width, 2 * cfg.width]
+        hidden = [4 * cfg.width, 8 * cfg.width, 16 * cfg.width]
         layers: list[nn.Module] = []
         fan_in = cfg.nz + cfg.classes
         for size in hidden:

@@ -25,7 +25,13 @@ from ganport.cli.training import exit_if_interrupted, run_config
 @click.option("--nz", type=click.IntRange(1), default=100, help="Latent size.")
 @click.option("--width", type=click.IntRange(1), default=64, help="Base channel/unit count.")
 @classes_option
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Epochs to train (default 1).")
+@click.option(
+    "--epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="Epochs to train [default: the recipe's: 60 for mlp and for dcgan with bce/hinge, "
+    "40 with wgan-gp].",
+)
 @click.option(
     "--steps", type=click.IntRange(1), default=None, help="Steps to train instead of epochs."
 )
@@ -119,6 +125,8 @@ def train_command(
         from ganport.infer.compare.quality.feature_net import FidEvaluator
 
         evaluator = FidEvaluator(dataset, config.model.nz, eval_samples)
+    if epochs is None and steps is None:
+        epochs = config.recipe_epochs()
     options = RunOptions(
         out=out,
         epochs=epochs,

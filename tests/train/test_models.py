@@ -35,3 +35,11 @@ def test_dcgan_refuses_unsupported_size():
 
     with pytest.raises(InputError, match="dcgan supports image sizes"):
         ModelConfig(arch="dcgan", image_size=48)
+
+
+def test_mlp_generator_widens_towards_the_image():
+    """256 → 512 → 1024 → pixels at width 64: a narrowing stack drew only noisy blobs."""
+    g = build_generator(ModelConfig(arch="mlp", width=64, classes=10))
+    sizes = [m.out_features for m in g.net if isinstance(m, torch.nn.Linear)]
+    assert sizes == [256, 512, 1024, 28 * 28]
+    assert g.net[0].in_features == 100 + 10
