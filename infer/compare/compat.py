@@ -23,6 +23,7 @@ import dataclasses
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import numpy as np
 
 from ganport.core.atomic import write_json
 from ganport.core.classes import edge_latent
-from ganport.core.errors import InputError
+from ganport.core.errors import GanportError, InputError
 from ganport.core.latent import latent
 from ganport.core.tolerance import compare, profile_for
 
@@ -222,6 +223,11 @@ def node_runtime(node_modules: str | Path) -> Runtime:
     node = shutil.which("node")
     if node is None:
         raise InputError("onnxruntime-node needs node on PATH")
+    if not (Path(node_modules) / "onnxruntime-node").is_dir():
+        raise InputError(
+            f"{node_modules}: no onnxruntime-node here (npm install onnxruntime-node, with "
+            "ONNXRUNTIME_NODE_INSTALL=skip)"
+        )
     env = {"NODE_PATH": str(Path(node_modules).resolve())}
     return external_runtime("onnxruntime-node", [node, str(RUNNERS / "run_models.cjs")], env)
 
@@ -331,12 +337,21 @@ def _aligned(rows: list[tuple[str, ...]]) -> str:
 def _call(command: list[str], env: dict[str, str] | None) -> dict[str, Any]:
     import os
 
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
-    )
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+        )
+    except OSError as exc:
+        raise InputError(f"{command[0]}: cannot run it ({exc.strerror or exc})") from exc
     if result.returncode != 0:
-        raise InputError(f"{command[0]} could not run the models: {result.stderr.strip()[-300:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        lines = result.stderr.strip().splitlines() or ["no message"]
+        reason = next((line for line in lines if "Error" in line), lines[-1]).strip()
+        raise InputError(f"{command[0]} could not run the models: {reason}")
+    lines = result.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise InputError(f"{command[0]} did not answer as a ganport runner does") from None
 
 
 def _empty_jobs() -> str:
@@ -351,6 +366,15 @@ def _first_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The script: print the matrix; exit 1 on a failing cell, 2 on bad input (one line)."""
+    try:
+        return _main(argv)
+    except GanportError as exc:
+        print(f"ganport compat: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, metavar="CHECKPOINT")
     parser.add_argument(

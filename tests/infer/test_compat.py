@@ -86,3 +86,18 @@ def test_a_model_the_runtime_cannot_load_fails_its_cell(kind, matrix_exports, tm
     ).cells
     assert cells and not any(c.passed for c in cells)
     assert all("IR version" in (c.error or "") or "ir_version" in (c.error or "") for c in cells)
+
+
+def test_the_script_reports_bad_input_in_one_line(tmp_path, capsys):
+    import shutil
+
+    cases = [
+        ([str(tmp_path / "missing.pt"), "--no-reference"], "no such checkpoint"),
+        (["x.pt", "--python", str(tmp_path / "no-python")], "cannot run it"),
+        (["x.pt", "--python", shutil.which("true")], "did not answer as a ganport runner"),
+        (["x.pt", "--node", str(tmp_path)], "no onnxruntime-node here"),
+    ]
+    for args, message in cases:
+        assert compat.main(args) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
