@@ -83,6 +83,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     n_critic: int = 1
     gp_lambda: float = 10.0
+    r1_gamma: float = 0.0  # R1 penalty on D's gradient at real images (0: off)
+    augment: bool = False  # DiffAugment (translation + cutout) on every image D sees
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -98,6 +100,8 @@ class TrainConfig:
             )
         if self.lr <= 0 or self.batch_size < 1 or self.n_critic < 1:
             raise InputError("lr, batch size and n_critic must be positive")
+        if self.r1_gamma < 0:
+            raise InputError(f"the R1 weight must not be negative, not {self.r1_gamma}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise InputError(f"ema decay must be in [0, 1), not {self.ema_decay}")
 

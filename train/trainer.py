@@ -28,10 +28,11 @@ from ganport.core.atomic import write_bytes
 from ganport.core.errors import InputError, JobFailed
 from ganport.core.images import save_grid
 from ganport.core.latent import latent
+from ganport.train.augment import diff_augment
 from ganport.train.checkpoint import load_checkpoint, save_checkpoint
 from ganport.train.config import TrainConfig
 from ganport.train.data import Dataset
-from ganport.train.losses import LOSSES, class_loss, gradient_penalty
+from ganport.train.losses import LOSSES, class_loss, gradient_penalty, r1_penalty
 from ganport.train.models import build_discriminator, build_generator
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -146,22 +147,28 @@ class Trainer:
         fake = self.generator(z)
 
         self.opt_d.zero_grad(set_to_none=True)
+        real_seen = self.seen_by_d(real).requires_grad_(cfg.r1_gamma > 0)
         if cfg.model.classes:
             real_labels = self.data.labels[indices].to(self.device)
             fake_labels = self.generator.latent_class.index(z)
-            real_logits, real_classes = self.discriminator.logits_and_classes(real)
-            fake_logits, fake_classes = self.discriminator.logits_and_classes(fake.detach())
+            real_logits, real_classes = self.discriminator.logits_and_classes(real_seen)
+            fake_logits, fake_classes = self.discriminator.logits_and_classes(
+                self.seen_by_d(fake.detach())
+            )
             d_loss = (
                 self.d_loss_fn(real_logits, fake_logits)
                 + class_loss(real_classes, real_labels)
                 + class_loss(fake_classes, fake_labels)
             )
         else:
-            d_loss = self.d_loss_fn(self.discriminator(real), self.discriminator(fake.detach()))
+            real_logits = self.discriminator(real_seen)
+            d_loss = self.d_loss_fn(real_logits, self.discriminator(self.seen_by_d(fake.detach())))
         if cfg.loss == "wgan-gp":
             d_loss = d_loss + cfg.gp_lambda * gradient_penalty(
                 self.discriminator, real, fake.detach(), self.noise
             )
+        if cfg.r1_gamma:
+            d_loss = d_loss + cfg.r1_gamma / 2 * r1_penalty(real_logits, real_seen)
         d_loss.backward()
         self.opt_d.step()
         losses = {"d_loss": d_loss.item()}
@@ -169,10 +176,12 @@ class Trainer:
         if (self.step + 1) % cfg.n_critic == 0:
             self.opt_g.zero_grad(set_to_none=True)
             if cfg.model.classes:
-                fake_logits, fake_classes = self.discriminator.logits_and_classes(fake)
+                fake_logits, fake_classes = self.discriminator.logits_and_classes(
+                    self.seen_by_d(fake)
+                )
                 g_loss = self.g_loss_fn(fake_logits) + class_loss(fake_classes, fake_labels)
             else:
-                g_loss = self.g_loss_fn(self.discriminator(fake))
+                g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake)))
             g_loss.backward()
             self.opt_g.step()
             self.update_ema()
@@ -180,6 +189,10 @@ class Trainer:
         self.step += 1
         self.last_losses = {**self.last_losses, **losses}
         return losses
+
+    def seen_by_d(self, images: torch.Tensor) -> torch.Tensor:
+        """What D sees of a batch: DiffAugment'ed when the recipe asks for it."""
+        return diff_augment(images, self.noise) if self.config.augment else images
 
     @torch.no_grad()
     def update_ema(self) -> None:
