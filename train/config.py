@@ -84,6 +84,7 @@ class TrainConfig:
     n_critic: int = 1
     gp_lambda: float = 10.0
     r1_gamma: float = 0.0  # R1 penalty on D's gradient at real images (0: off)
+    r1_every: int = 1  # lazy R1: every k-th D step, weighted k times
     augment: bool = False  # DiffAugment (translation + cutout) on every image D sees
 
     def __post_init__(self) -> None:
@@ -98,8 +99,8 @@ class TrainConfig:
                 "a WGAN-GP critic must not use BatchNorm (the gradient penalty is per sample); "
                 "use d_norm 'layer' or 'none'"
             )
-        if self.lr <= 0 or self.batch_size < 1 or self.n_critic < 1:
-            raise InputError("lr, batch size and n_critic must be positive")
+        if self.lr <= 0 or self.batch_size < 1 or self.n_critic < 1 or self.r1_every < 1:
+            raise InputError("lr, batch size, n_critic and r1_every must be positive")
         if self.r1_gamma < 0:
             raise InputError(f"the R1 weight must not be negative, not {self.r1_gamma}")
         if not 0.0 <= self.ema_decay < 1.0:

@@ -147,7 +147,8 @@ class Trainer:
         fake = self.generator(z)
 
         self.opt_d.zero_grad(set_to_none=True)
-        real_seen = self.seen_by_d(real).requires_grad_(cfg.r1_gamma > 0)
+        r1_now = cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0
+        real_seen = self.seen_by_d(real).requires_grad_(r1_now)
         if cfg.model.classes:
             real_labels = self.data.labels[indices].to(self.device)
             fake_labels = self.generator.latent_class.index(z)
@@ -167,8 +168,9 @@ class Trainer:
             d_loss = d_loss + cfg.gp_lambda * gradient_penalty(
                 self.discriminator, real, fake.detach(), self.noise
             )
-        if cfg.r1_gamma:
-            d_loss = d_loss + cfg.r1_gamma / 2 * r1_penalty(real_logits, real_seen)
+        if r1_now:
+            weight = cfg.r1_gamma / 2 * cfg.r1_every
+            d_loss = d_loss + weight * r1_penalty(real_logits, real_seen)
         d_loss.backward()
         self.opt_d.step()
         losses = {"d_loss": d_loss.item()}

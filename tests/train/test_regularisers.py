@@ -59,9 +59,11 @@ def test_r1_penalty_is_the_squared_gradient_norm_at_real_images():
     assert r1_penalty(logits, real).item() == pytest.approx(w.pow(2).sum().item(), rel=1e-5)
 
 
-def test_negative_r1_weight_is_refused():
+def test_negative_r1_weight_and_a_zero_interval_are_refused():
     with pytest.raises(InputError, match="R1"):
         TrainConfig(r1_gamma=-1.0)
+    with pytest.raises(InputError, match="r1_every"):
+        TrainConfig(r1_gamma=1.0, r1_every=0)
 
 
 @pytest.mark.parametrize("classes", [0, 10])
@@ -74,6 +76,7 @@ def test_a_run_with_augment_and_r1_trains_and_repeats_itself(classes):
         batch_size=16,
         augment=True,
         r1_gamma=1.0,
+        r1_every=2,
     )
     runs = []
     for _ in range(2):
