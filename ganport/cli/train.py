@@ -50,6 +50,19 @@ from ganport.cli.training import exit_if_interrupted, run_config
     help="Learning rate of G and D [default: 2e-3 for a dcgan with bce/hinge, else 2e-4].",
 )
 @click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=0.999)
+@click.option(
+    "--r1",
+    "r1_gamma",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight γ of the R1 penalty on D's gradient at real images, applied lazily every 4th "
+    "D step (0: off) [default: the recipe's].",
+)
+@click.option(
+    "--augment/--no-augment",
+    default=None,
+    help="DiffAugment (translation + cutout) on every image D sees [default: the recipe's].",
+)
 @click.option("--seed", type=int, default=0, help="Same seed, data and device: the same run.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
 @run_folder_option("Run folder: checkpoint.pt, metrics.jsonl, samples/.")
@@ -88,6 +101,8 @@ def train_command(
     optimizer: str,
     lr: float | None,
     ema_decay: float,
+    r1_gamma: float | None,
+    augment: bool | None,
     seed: int,
     device: str,
     out: Path,
@@ -117,6 +132,8 @@ def train_command(
         optimizer=optimizer,
         seed=seed,
         ema_decay=ema_decay,
+        r1_gamma=r1_gamma,
+        augment=augment,
         lr=lr,
         batch_size=batch_size,
     )

@@ -37,6 +37,17 @@ def test_train_writes_checkpoint_metrics_and_a_sample_grid(tmp_path):
     assert "checkpoint:" in proc.stdout
 
 
+def test_regularisers_chosen_on_the_command_line_are_the_runs(tmp_path):
+    out = tmp_path / "run"
+    args = ["--arch", "mlp", "--data", "digits", "--image-size", "16", "--width", "8"]
+    proc = ganport("train", *args, "--steps", "2", "--r1", "0.5", "--augment", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    from ganport.train import load_checkpoint
+
+    config = load_checkpoint(out / "checkpoint.pt").config
+    assert (config.r1_gamma, config.r1_every, config.augment) == (0.5, 4, True)
+
+
 @pytest.mark.parametrize("command", ["train", "pipeline"])
 def test_run_folder_must_be_named(tmp_path, command):
     """An installed CLI writes only where the user says: no default run folder."""
@@ -60,6 +71,7 @@ def test_run_folder_must_be_named(tmp_path, command):
         (["train", "--epochs", "0"], "--epochs"),
         (["train", "--loss", "wgan-gp", "--steps", "1", "--epochs", "1"], "not both"),
         (["train", "--classes", "1"], "at least 2 classes"),
+        (["train", "--r1", "-1"], "--r1"),
         (["train", "--classes", "some"], "'some' is not auto or a whole number"),
         (["pipeline", "--classes", "-3"], "use 0 (unconditional)"),
     ],
