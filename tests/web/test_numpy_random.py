@@ -73,9 +73,9 @@ def tail_differences(got: np.ndarray, want: np.ndarray) -> int:
     float32 step apart; return how many are.
 
     numpy draws the tail (|z| > r, about 1 draw in 4,000) with the C library's log1pf,
-    whose last bit differs between C libraries (glibc 2.36's is not correctly rounded,
-    glibc 2.41's is). The page rounds log1p correctly: the same value whatever the
-    browser's platform. Every later draw must still match exactly: the stream stays aligned.
+    whose last bit differs between C libraries (glibc 2.36's is not always correctly
+    rounded). The page rounds log1p correctly: the same value whatever the browser's
+    platform. Every later draw must still match exactly: the stream stays aligned.
     """
     differ = got.view(np.uint32) != want.view(np.uint32)
     assert not (differ & (np.abs(want) < TAIL)).any(), np.flatnonzero(differ)[:5]
@@ -109,4 +109,4 @@ def test_long_streams_through_the_tail_stay_numpys():
         differences += tail_differences(got, want)
         tail_draws += int((np.abs(want) >= TAIL).sum())
     assert tail_draws > 500
-    assert differences <= 3  # measured: 1 against glibc 2.36, 0 expected on glibc ≥ 2.41
+    assert differences <= 3  # measured: 1 against glibc 2.36; 0 on a correctly rounded log1pf
