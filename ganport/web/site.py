@@ -24,7 +24,14 @@ from ganport.core.metadata import ModelMetadata
 from ganport.infer.runtime import Discriminator, Generator
 
 SITE_INFO = "site.json"  # what the page reads first: models, their metadata, the runtime
-PAGE_FILES = ("index.html", "ganport.js", "latent.js", "style.css")
+PAGE_FILES = (
+    "index.html",
+    "ganport.js",
+    "latent.js",
+    "numpy-random.js",
+    "onnx-metadata.js",
+    "style.css",
+)
 # ort.min.mjs is onnxruntime-web's wasm + WebGPU build; both backends run on its JSEP wasm.
 # (WebGL is not in it: it needs a static batch, see the README.)
 ORT_FILES = ("ort.min.mjs", "ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import shutil
 import threading
@@ -24,6 +25,7 @@ import pytest
 from ganport.core.classes import class_edges, class_of_latent, edge_latent, latent_of_class
 from ganport.core.latent import latent, slerp
 from ganport.infer import Discriminator, Generator
+from tests.conftest import run_ganport, train_run
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("GANPORT_CHROMIUM", "/usr/bin/chromium"))
@@ -68,6 +70,19 @@ def conditional_site(tmp_path_factory: pytest.TempPathFactory, conditional_expor
     return build(conditional_export, tmp_path_factory.mktemp("sites") / "conditional")
 
 
+@pytest.fixture(scope="module")
+def trained_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A conditional DCGAN trained long enough to draw the digits it is asked for: 600
+    steps at width 16 (about 15 s on two CPU cores); its class-as-asked, by the evaluate
+    classifier on page seed 0, measured 0.88."""
+    from ganport.export import export_checkpoint
+
+    run = tmp_path_factory.mktemp("trained-conditional")
+    checkpoint = train_run(run / "run", "dcgan", 28, steps=600, width=16, classes=10)
+    export_checkpoint(checkpoint, run / "export")
+    return build(run / "export", run / "site")
+
+
 @contextlib.contextmanager
 def served(folder: Path) -> Iterator[str]:
     """``folder`` on a static HTTP server at 127.0.0.1, a free port, in a thread."""
@@ -88,21 +103,27 @@ def served(folder: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def opened(browser: Any, folder: Path, query: str = "", init: str = "") -> Iterator[Any]:
-    """The site's page once it has loaded or failed; ``page.errors`` collects the console
-    errors and uncaught exceptions."""
-    with served(folder) as url:
-        page = browser.new_page()
-        page.errors = []
-        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        if init:
-            page.add_init_script(init)
-        try:
-            page.goto(url + query)
-            page.wait_for_function("document.body.dataset.state !== 'loading'", timeout=LOAD_MS)
-            yield page
-        finally:
-            page.close()
+    """The site's page, served over HTTP, once it has loaded or failed."""
+    with served(folder) as url, loaded(browser, url + query, init) as page:
+        yield page
+
+
+@contextlib.contextmanager
+def loaded(browser: Any, url: str, init: str = "") -> Iterator[Any]:
+    """The page at ``url`` once it has loaded or failed; ``page.errors`` collects the
+    console errors and uncaught exceptions."""
+    page = browser.new_page()
+    page.errors = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    if init:
+        page.add_init_script(init)
+    try:
+        page.goto(url)
+        page.wait_for_function("document.body.dataset.state !== 'loading'", timeout=LOAD_MS)
+        yield page
+    finally:
+        page.close()
 
 
 def call(page: Any, expression: str, *arrays: np.ndarray) -> np.ndarray:
@@ -154,9 +175,9 @@ def test_the_page_class_rule_and_slerp_match_python(browser: Any, conditional_si
         a, b = latent(1, nz, seed=1)[0], latent(1, nz, seed=2)[0]
         path = call(page, "(a, b) => window.ganport.slerp(a, b, 7)", a, b)
         assert np.abs(path.reshape(7, nz) - slerp(a, b, 7)).max() <= 1e-6
-        # Row i of a page seed is sample i whatever n is.
-        first = call(page, "() => window.ganport.latent(5, 3)")
-        assert np.array_equal(first, call(page, "() => window.ganport.latent(5, 8)")[: 3 * nz])
+        # A page seed is numpy's default_rng seed, bit for bit (tests/web checks it at length).
+        z = call(page, "() => window.ganport.latent(5, 3)").astype(np.float32)
+        assert np.array_equal(z.reshape(3, nz), latent(3, nz, seed=5))
         page.select_option("#class", "4")
         page.wait_for_function(
             "[...document.querySelectorAll('#grid figure')].every(f => f.dataset.class === '4')"
@@ -201,3 +222,158 @@ def test_a_broken_site_shows_its_error_on_the_page(
         assert page.evaluate("document.body.dataset.state") == "error"
         assert page.is_visible("#error")
         assert "generator.onnx: HTTP 404" in page.inner_text("#error")
+
+
+def shown(page: Any, field: str) -> np.ndarray:
+    """The float32 array ``field`` (z or images) of the grid the page shows."""
+    return np.array(page.evaluate(f"Array.from(window.ganport.shown.{field})"), np.float32)
+
+
+def show(page: Any, seed: str | None = None, label: str | None = None) -> None:
+    """Ask the page for a seed (typed, then Enter) and/or a class; wait for its grid."""
+    if seed is not None:
+        page.fill("#seed", seed)
+        page.press("#seed", "Enter")
+    if label is not None:
+        page.select_option("#class", label)
+    want = "null" if label == "" else label
+    page.wait_for_function(
+        "(s) => window.ganport.shown && (s[0] === null || window.ganport.shown.seed === s[0])"
+        " && (s[1] === null || String(window.ganport.shown.label) === s[1])",
+        arg=[seed, want],
+    )
+
+
+def test_a_page_seed_and_class_give_ganport_samples_images(
+    browser: Any, conditional_site: Path, conditional_export: Path, tmp_path: Path
+):
+    seed, label, n = 2**64 - 1, 3, 16  # beyond a JavaScript Number: the field is exact
+    model = conditional_export / "generator.onnx"
+    args = ["sample", model, "-n", n, "--seed", seed]
+    plain, of_class = tmp_path / "plain.npy", tmp_path / "class.npy"
+    for extra in (["--npy", plain], ["--class", label, "--npy", of_class]):
+        result = run_ganport(*args, *extra)
+        assert result.returncode == 0, result.stderr
+    nz = Generator(model, provider="cpu").nz
+    with opened(browser, conditional_site) as page:
+        show(page, seed=str(seed))
+        z = shown(page, "z").reshape(n, nz)
+        assert np.array_equal(z.view(np.uint32), latent(n, nz, seed).view(np.uint32))
+        assert (
+            np.abs(shown(page, "images").reshape(n, -1) - np.load(plain).reshape(n, -1)).max()
+            <= 1e-5
+        )
+        show(page, label=str(label))
+        z = shown(page, "z").reshape(n, nz)
+        assert np.abs(z - latent_of_class(latent(n, nz, seed), 10, label)).max() <= 1e-6
+        images = shown(page, "images").reshape(n, -1)
+        assert np.abs(images - np.load(of_class).reshape(n, -1)).max() <= 1e-5
+        page.click("#generate")  # the next seed, as a whole number however large
+        page.wait_for_function(f"window.ganport.shown.seed === '{seed + 1}'")
+        assert page.input_value("#seed") == str(seed + 1)
+        page.fill("#seed", "-1")
+        page.press("#seed", "Enter")
+        page.wait_for_function("!document.querySelector('#error').hidden")
+        assert "Seed: a whole number ≥ 0" in page.inner_text("#error")
+        assert page.evaluate("document.body.dataset.state") == "ready"  # the grid stays
+        assert page.errors == []
+
+
+def canvas_pixels(page: Any) -> np.ndarray:
+    """The grid's canvases read back as uint8 (n, H, W) (the red channel: grey images)."""
+    pixels = page.evaluate(
+        """() => [...document.querySelectorAll('#grid canvas')].map((canvas) => {
+            const context = canvas.getContext('2d');
+            const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+            return Array.from(data.filter((_, i) => i % 4 === 0));
+        })"""
+    )
+    return np.array(pixels, np.uint8).reshape(len(pixels), 28, 28)
+
+
+def test_the_class_picker_draws_the_class_asked_for(
+    browser: Any, trained_site: Path, mnist5k_feature_net: Any
+):
+    """Each class's 16 images, read back from the page's canvases, go to the classifier of
+    ``ganport evaluate``: class-as-asked must be at least 0.7 (chance: 0.1; measured 0.88)."""
+    agreement = []
+    with opened(browser, trained_site) as page:
+        for label in range(10):
+            show(page, label=str(label))
+            pixels = canvas_pixels(page)
+            images = pixels[:, None].astype(np.float32) / 127.5 - 1
+            predicted = mnist5k_feature_net.embed(images).probs.argmax(axis=1)
+            agreement.append(float((predicted == label).mean()))
+        assert page.errors == []
+    assert np.mean(agreement) >= 0.7, agreement
+
+
+def screenshot_ink(page: Any) -> np.ndarray:
+    """Each grid canvas as the screen shows it (its rounded corners cut off): its grey
+    level's standard deviation and its fraction of bright ("ink") pixels, (n, 2)."""
+    from PIL import Image
+
+    stats = []
+    canvases = page.locator("#grid canvas")
+    for i in range(canvases.count()):
+        png = canvases.nth(i).screenshot()
+        grey = np.asarray(Image.open(io.BytesIO(png)).convert("L"), np.float64)
+        h, w = grey.shape
+        grey = grey[h // 16 : h - h // 16, w // 16 : w - w // 16]  # not the rounded corners
+        stats.append((grey.std(), (grey > 128).mean()))
+    return np.array(stats)
+
+
+def test_the_grid_renders_digits(browser: Any, trained_site: Path):
+    with opened(browser, trained_site) as page:
+        stats = screenshot_ink(page)
+        # White strokes on black, as MNIST: far from one colour, the strokes a few to a
+        # few tens of percent of the square (measured: std 55-90, ink 0.07-0.22).
+        assert len(stats) == 16
+        assert (stats[:, 0] > 30).all() and ((stats[:, 1] > 0.03) & (stats[:, 1] < 0.5)).all(), (
+            stats
+        )
+        # The same statistics call a grid of black canvases blank.
+        page.evaluate(
+            """() => document.querySelectorAll('#grid canvas').forEach((c) => {
+                const g = c.getContext('2d');
+                g.fillStyle = '#000';
+                g.fillRect(0, 0, c.width, c.height);
+            })"""
+        )
+        blank = screenshot_ink(page)
+        assert (blank[:, 0] < 30).all() and (blank[:, 1] < 0.03).all(), blank
+
+
+def expect_one_message(page: Any, text: str) -> None:
+    assert page.evaluate("document.body.dataset.state") == "error"
+    assert page.is_visible("#error")
+    assert text in page.inner_text("#error")
+    assert page.inner_text("#status") == "The generator could not run."
+    assert page.query_selector_all("#grid figure") == []
+
+
+def test_a_model_that_is_not_a_ganport_generator_is_refused_on_the_page(
+    browser: Any, conditional_site: Path, tmp_path: Path
+):
+    import onnx
+
+    swapped = shutil.copytree(conditional_site, tmp_path / "swapped")
+    shutil.copyfile(swapped / "discriminator.onnx", swapped / "generator.onnx")
+    with opened(browser, swapped) as page:
+        expect_one_message(page, "generator.onnx is a ganport discriminator, not a generator")
+    bare = shutil.copytree(conditional_site, tmp_path / "bare")
+    model = onnx.load(bare / "generator.onnx")
+    del model.metadata_props[:]
+    onnx.save(model, bare / "generator.onnx")
+    with opened(browser, bare) as page:
+        expect_one_message(page, "generator.onnx is not a ganport generator: it has no 'ganport'")
+    (bare / "generator.onnx").write_bytes(b"\xff" * 64)
+    with opened(browser, bare) as page:
+        expect_one_message(page, "generator.onnx is not a ganport generator: not an ONNX model")
+
+
+def test_a_site_opened_from_a_file_says_to_serve_it(browser: Any, conditional_site: Path):
+    with loaded(browser, (conditional_site / "index.html").as_uri()) as page:
+        expect_one_message(page, "opened from a file")
+        assert "python -m http.server" in page.inner_text("#error")

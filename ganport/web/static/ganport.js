@@ -1,6 +1,9 @@
-// The page: loads site.json, the models and onnxruntime-web from this folder only, picks a
-// backend, draws the sample grid and the interpolation strip, and exposes window.ganport.
+// The page: loads site.json, the models and onnxruntime-web from this folder only, checks
+// that the models are ganport's, picks a backend, draws the sample grid and the
+// interpolation strip, and exposes window.ganport.
 import * as latent from './latent.js';
+import { standardNormal, toSeed } from './numpy-random.js';
+import { metadataProps } from './onnx-metadata.js';
 
 const $ = (id) => document.getElementById(id);
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
@@ -13,9 +16,11 @@ let queue = Promise.resolve(); // onnxruntime-web runs one request per session a
 const api = {
   info: null,
   lastBatch: null,
+  shown: null, // the grid's seed, class, z and images, as floats
   generate,
   score,
-  latent: (seed, n) => latent.pageLatent(seed, n, site.models.generator.metadata.nz),
+  // numpy's default_rng(seed).standard_normal((n, nz), float32): `ganport sample --seed`'s z.
+  latent: (seed, n) => standardNormal(seed, n * site.models.generator.metadata.nz),
   latentOfClass: (z, n, k) => latent.latentOfClass(z, n, classes(), k),
   classOfLatent: (z, n) => latent.classOfLatent(z, n, classes()),
   classEdges: () => latent.classEdges(classes()),
@@ -27,6 +32,7 @@ window.ganport = api;
 
 async function start() {
   try {
+    if (location.protocol === 'file:') throw new Error($('error').dataset.fileMessage);
     site = await fetchJson('site.json');
     const manifest = await fetchJson('manifest.json');
     ort = await import('./ort/ort.min.mjs');
@@ -35,7 +41,10 @@ async function start() {
     ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency) : 1;
     ort.env.logLevel = 'error';
     const models = {};
-    for (const [role, entry] of Object.entries(site.models)) models[role] = await fetchBytes(entry.file);
+    for (const [role, entry] of Object.entries(site.models)) {
+      models[role] = await fetchBytes(entry.file);
+      checkModel(entry, role, models[role]);
+    }
     const { backend, note } = await openSessions(models, requestedBackend());
     api.info = {
       ...Object.fromEntries(Object.entries(site.models).map(([r, m]) => [r, m.metadata])),
@@ -53,6 +62,32 @@ async function start() {
   } catch (error) {
     showError(error);
     throw error;
+  }
+}
+
+/** Refuse a file that is not the ganport model site.json names: another ONNX model, the
+ * other role, or another export (a site whose files were swapped by hand). */
+function checkModel(entry, role, bytes) {
+  let text;
+  try {
+    text = metadataProps(bytes).get('ganport');
+  } catch (error) {
+    throw new Error(`${entry.file} is not a ganport ${role}: ${error.message}`);
+  }
+  if (text === undefined) {
+    throw new Error(`${entry.file} is not a ganport ${role}: it has no 'ganport' metadata (export models with ganport export)`);
+  }
+  let metadata;
+  try {
+    metadata = JSON.parse(text);
+  } catch {
+    throw new Error(`${entry.file}: its 'ganport' metadata is not JSON`);
+  }
+  if (metadata.role !== role) {
+    throw new Error(`${entry.file} is a ganport ${metadata.role ?? 'model of no role'}, not a ${role}`);
+  }
+  if (JSON.stringify(metadata) !== JSON.stringify(entry.metadata)) {
+    throw new Error(`${entry.file} is not the ${role} site.json describes: rebuild the site with ganport web`);
   }
 }
 
@@ -126,8 +161,9 @@ function run(session, tensor, timed) {
 
 async function renderSamples() {
   const n = Number($('count').value);
-  let z = api.latent(seedOf('seed'), n);
-  z = withPickedClass(z, n);
+  const seed = seedOf('seed');
+  const label = pickedClass();
+  const z = withClass(api.latent(seed, n), n, label);
   const started = performance.now();
   const images = await generate(z, n);
   const generated = api.lastBatch;
@@ -143,6 +179,7 @@ async function renderSamples() {
     figures.push(figure);
   }
   $('grid').replaceChildren(...figures);
+  api.shown = { seed: String(seed), label, n, z, images };
   showTiming(generated, scored, performance.now() - started);
 }
 
@@ -150,14 +187,19 @@ async function renderStrip() {
   const steps = Math.min(Math.max(Math.round(Number($('steps').value)) || 2, 2), 32);
   const a = api.latent(seedOf('seed-a'), 1);
   const b = api.latent(seedOf('seed-b'), 1);
-  const z = withPickedClass(latent.slerp(a, b, steps), steps);
+  const z = withClass(latent.slerp(a, b, steps), steps, pickedClass());
   const images = await generate(z, steps);
   $('strip').replaceChildren(...Array.from({ length: steps }, (_, i) => imageFigure(images, i, `${i + 1}`)));
 }
 
-function withPickedClass(z, n) {
+function pickedClass() {
   const picked = $('class').value;
-  return picked === '' ? z : api.latentOfClass(z, n, Number(picked));
+  return picked === '' ? null : Number(picked);
+}
+
+/** z with every row moved into class `label` (none: z unchanged), as `ganport sample --class`. */
+function withClass(z, n, label) {
+  return label === null ? z : api.latentOfClass(z, n, label);
 }
 
 function imageFigure(images, index, caption) {
@@ -218,7 +260,7 @@ function showModel(info) {
   });
   $('count').addEventListener('change', () => renderSamples().catch(showError));
   $('generate').addEventListener('click', () => {
-    $('seed').value = seedOf('seed') + 1; // new samples: the next seed
+    $('seed').value = String(seedOf('seed') + 1n); // new samples: the next seed
     renderSamples().catch(showError);
   });
   $('class').addEventListener('change', () => renderSamples().then(renderStrip).catch(showError));
@@ -229,6 +271,7 @@ function showModel(info) {
 }
 
 function showTiming(generated, scored, totalMs) {
+  $('error').hidden = true;
   const per = (batch) => `${batch.ms.toFixed(1)} ms per batch of ${batch.rows}`;
   const parts = [`backend: ${api.info.backend}`, `G ${per(generated)}`];
   if (scored) parts.push(`D ${per(scored)}`);
@@ -237,9 +280,13 @@ function showTiming(generated, scored, totalMs) {
   $('status').dataset.totalMs = totalMs.toFixed(1);
 }
 
+/** One message on the page: while loading, the page stops there; once ready, it is a bad
+ * input (a seed) and the page keeps its last grid. */
 function showError(error) {
-  document.body.dataset.state = 'error';
-  $('status').textContent = 'The generator could not run.';
+  if (document.body.dataset.state === 'loading') {
+    document.body.dataset.state = 'error';
+    $('status').textContent = 'The generator could not run.';
+  }
   $('error').textContent = `Error: ${firstLine(error)}`;
   $('error').hidden = false;
 }
@@ -269,8 +316,13 @@ function classes() {
   return site.models.generator.metadata.classes;
 }
 
+/** The seed in field `id` as a BigInt: any non-negative integer, as numpy takes. */
 function seedOf(id) {
-  return Math.max(0, Math.floor(Number($(id).value)) || 0);
+  try {
+    return toSeed($(id).value);
+  } catch {
+    throw new RangeError(`${$(id).closest('label').textContent.trim()}: a whole number ≥ 0, not '${$(id).value}'`);
+  }
 }
 
 const toByte = (x) => Math.min(255, Math.max(0, Math.round((x + 1) * 127.5)));

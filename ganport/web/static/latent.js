@@ -1,34 +1,6 @@
-// The page's latent maths: its own seeded normal draws, and ports of ganport.core.classes
-// (the class rule) and ganport.core.latent.slerp. Pure functions, no DOM, no onnxruntime,
-// so tests can call each one against its Python original.
-
-// Page seeds. JavaScript cannot reproduce numpy's default_rng stream, so a page seed is the
-// page's own: mulberry32 uniforms through Box-Muller. Row i of a seed is still sample i
-// whatever n is, because rows are drawn one after the other from one stream.
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n×nz float32 normal draws of the page's own seed (not numpy's: see the page note). */
-export function pageLatent(seed, n, nz) {
-  const uniform = mulberry32(seed);
-  const z = new Float32Array(n * nz);
-  for (let i = 0; i < z.length; i += 2) {
-    const u1 = 1 - uniform(); // (0, 1]: log(u1) is finite
-    const u2 = uniform();
-    const radius = Math.sqrt(-2 * Math.log(u1));
-    z[i] = radius * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < z.length) z[i + 1] = radius * Math.sin(2 * Math.PI * u2);
-  }
-  return z;
-}
+// The page's latent maths: ports of ganport.core.classes (the class rule) and
+// ganport.core.latent.slerp. Pure functions, no DOM, no onnxruntime, so tests can call each
+// one against its Python original. Seeded draws are numpy's: see numpy-random.js.
 
 // N(0, 1) as Python's statistics.NormalDist computes it: cdf = (1 + erf(x / √2)) / 2 and
 // the inverse cdf by Wichura's AS241, the same rational functions in the same order.
