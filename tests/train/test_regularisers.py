@@ -90,3 +90,19 @@ def test_a_run_with_augment_and_r1_trains_and_repeats_itself(classes):
         torch.device("cpu"),
     )
     assert [plain.train_step() for _ in range(3)] != runs[0]
+
+
+@pytest.mark.parametrize(
+    ("model", "loss", "gamma"),
+    [
+        (ModelConfig(classes=0), "bce", 1.0),
+        (ModelConfig(classes=0), "hinge", 1.0),
+        (ModelConfig(classes=10), "bce", 0.0),
+        (ModelConfig(arch="mlp", classes=0), "bce", 0.0),
+        (ModelConfig(classes=0), "wgan-gp", 0.0),
+    ],
+)
+def test_the_unconditional_dcgan_recipe_uses_lazy_r1(model, loss, gamma):
+    cfg = TrainConfig.for_loss(loss, model)
+    assert (cfg.r1_gamma, cfg.r1_every) == (gamma, 4)
+    assert TrainConfig.for_loss(loss, model, r1_gamma=0.0).r1_gamma == 0.0
