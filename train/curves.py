@@ -256,16 +256,19 @@ def _draw_fid(ax: Any, data: CurveData) -> None:
     fid = data.fid
     assert fid is not None
     ax.plot(fid.steps, fid.values, color="C3", marker="o", markersize=3, linewidth=1.4)
+    if fid.values.min() > 0:  # FID falls by orders of magnitude: a plateau shows on a log axis
+        ax.set_yscale("log")
     best = int(np.argmin(fid.values))
+    late = fid.steps[best] > 0.7 * data.last_step  # keep the label inside the panel
     ax.annotate(
         f"best {fid.values[best]:.2f} at step {fid.steps[best]}",
         (fid.steps[best], fid.values[best]),
         textcoords="offset points",
-        xytext=(0, 8),
-        ha="center",
+        xytext=(-4 if late else 4, 8),
+        ha="right" if late else "left",
         fontsize=8,
     )
-    ax.set_title("FID of G_ema (lower is better)", fontsize=10, loc="left")
+    ax.set_title("FID of G_ema (lower is better; log scale)", fontsize=10, loc="left")
 
 
 def _mark_epochs(ax: Any, data: CurveData) -> None:
