@@ -34,6 +34,7 @@ from ganport.train.config import TrainConfig
 from ganport.train.data import Dataset
 from ganport.train.losses import LOSSES, class_loss, gradient_penalty, r1_penalty
 from ganport.train.models import build_discriminator, build_generator
+from ganport.train.tensorboard import TensorBoardLog
 
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "checkpoint_best.pt"
@@ -66,6 +67,7 @@ class RunOptions:
     progress: bool | None = None  # None: a bar when stderr is a terminal
     eval_every: int = 0  # steps between evaluations (0: none); best kept as checkpoint_best.pt
     evaluator: Evaluator | None = None
+    tensorboard: bool = False  # also write TensorBoard events under out/tensorboard/
 
 
 @dataclass
@@ -139,7 +141,15 @@ class Trainer:
         return order[position * size : (position + 1) * size]
 
     def train_step(self) -> dict[str, float]:
-        """One discriminator update, plus a generator update every ``n_critic`` steps."""
+        """One discriminator update, plus a generator update every ``n_critic`` steps.
+
+        Returns what metrics.jsonl logs for the step: ``d_loss`` (and ``g_loss`` on G's
+        steps); ``d_real`` and ``d_fake``, the batch means of sigmoid(D's logit) on the real
+        and the generated images of the D update (D's probability under bce; under hinge
+        and wgan-gp the critic score squashed into (0, 1), whose gap, not its level, counts);
+        and for a conditional D ``class_acc_real`` and ``class_acc_fake``, the share of
+        real and generated images whose auxiliary class head names their class.
+        """
         cfg = self.config
         indices = self.batch_indices(self.step)
         real = self.data.images[indices].to(self.device)
@@ -161,9 +171,15 @@ class Trainer:
                 + class_loss(real_classes, real_labels)
                 + class_loss(fake_classes, fake_labels)
             )
+            watched = {
+                "class_acc_real": _accuracy(real_classes, real_labels),
+                "class_acc_fake": _accuracy(fake_classes, fake_labels),
+            }
         else:
             real_logits = self.discriminator(real_seen)
-            d_loss = self.d_loss_fn(real_logits, self.discriminator(self.seen_by_d(fake.detach())))
+            fake_logits = self.discriminator(self.seen_by_d(fake.detach()))
+            d_loss = self.d_loss_fn(real_logits, fake_logits)
+            watched = {}
         if cfg.loss == "wgan-gp":
             d_loss = d_loss + cfg.gp_lambda * gradient_penalty(
                 self.discriminator, real, fake.detach(), self.noise
@@ -174,6 +190,7 @@ class Trainer:
         d_loss.backward()
         self.opt_d.step()
         losses = {"d_loss": d_loss.item()}
+        watched |= {"d_real": _mean_sigmoid(real_logits), "d_fake": _mean_sigmoid(fake_logits)}
 
         if (self.step + 1) % cfg.n_critic == 0:
             self.opt_g.zero_grad(set_to_none=True)
@@ -190,7 +207,7 @@ class Trainer:
             losses["g_loss"] = g_loss.item()
         self.step += 1
         self.last_losses = {**self.last_losses, **losses}
-        return losses
+        return {**losses, **watched}
 
     def seen_by_d(self, images: torch.Tensor) -> torch.Tensor:
         """What D sees of a batch: DiffAugment'ed when the recipe asks for it."""
@@ -274,6 +291,7 @@ def train(
     with (
         _stop_signals() as stop,
         open(metrics_path, "a", encoding="utf-8") as log,
+        _board(options, out, trainer.step) as board,
         tqdm(total=target, initial=trainer.step, disable=_no_bar(options), unit="step") as bar,
     ):
         while trainer.step < target and stop.signal is None:
@@ -291,14 +309,17 @@ def train(
             record = {"step": trainer.step, "epoch": (trainer.step - 1) // trainer.steps_per_epoch}
             log.write(json.dumps({**record, **losses, "time": round(time.time(), 3)}) + "\n")
             log.flush()
+            if board is not None:
+                board.scalars(trainer.step, losses)
             bar.update(1)
             bar.set_postfix(_fmt(trainer.last_losses), refresh=False)
             epoch_done = trainer.step % trainer.steps_per_epoch == 0
             if epoch_done:
                 epoch = trainer.step // trainer.steps_per_epoch
-                result.sample_grids.append(
-                    trainer.sample_grid(out / "samples" / f"epoch_{epoch:03d}.png")
-                )
+                grid = trainer.sample_grid(out / "samples" / f"epoch_{epoch:03d}.png")
+                result.sample_grids.append(grid)
+                if board is not None:
+                    board.grid(trainer.step, grid)
             periodic = options.checkpoint_every and trainer.step % options.checkpoint_every == 0
             if evaluate is not None and trainer.step % options.eval_every == 0:
                 fid = evaluate()
@@ -312,6 +333,8 @@ def train(
                     )
                     + "\n"
                 )
+                if board is not None:
+                    board.scalars(trainer.step, {"fid": round(fid, 4)})
                 if fid < trainer.best_fid:
                     trainer.best_fid = fid
                     save_checkpoint(out / BEST_NAME, {**trainer.state_dict(), "fid": fid})
@@ -326,6 +349,14 @@ def train(
     result.last_losses = dict(trainer.last_losses)
     result.interrupted_by = stop.signal
     return result
+
+
+def _mean_sigmoid(logits: torch.Tensor) -> float:
+    return torch.sigmoid(logits.detach().float()).mean().item()
+
+
+def _accuracy(class_logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return (class_logits.detach().argmax(dim=1) == labels).float().mean().item()
 
 
 def _check_labels(config: TrainConfig, data: Dataset) -> None:
@@ -407,6 +438,19 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 def _fmt(losses: dict[str, float]) -> dict[str, str]:
     return {k.removesuffix("_loss"): f"{v:.4f}" for k, v in losses.items()}
+
+
+@contextmanager
+def _board(options: RunOptions, out: Path, resumed_at: int) -> Iterator[TensorBoardLog | None]:
+    """The run's TensorBoard writer when asked for, closed (flushed) however the run ends."""
+    if not options.tensorboard:
+        yield None
+        return
+    board = TensorBoardLog(out, resumed_at)
+    try:
+        yield board
+    finally:
+        board.close()
 
 
 def _no_bar(options: RunOptions) -> bool | None:

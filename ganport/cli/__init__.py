@@ -18,7 +18,16 @@ from ganport import __version__
 from ganport.core.errors import GanportError, InputError
 
 # What the ``train`` extra installs; sample and score need none of it.
-TRAIN_EXTRA_MODULES = {"torch", "onnx", "onnxscript", "sklearn", "scipy", "mlxtend"}
+TRAIN_EXTRA_MODULES = {
+    "torch",
+    "onnx",
+    "onnxscript",
+    "sklearn",
+    "scipy",
+    "mlxtend",
+    "tensorboard",
+    "matplotlib",
+}
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
 
@@ -39,6 +48,7 @@ def _register() -> None:
     from ganport.cli.export import export_command
     from ganport.cli.parity import parity_command
     from ganport.cli.pipeline import pipeline_command
+    from ganport.cli.plot import plot_command
     from ganport.cli.sample import sample_command
     from ganport.cli.score import score_command
     from ganport.cli.train import train_command
@@ -51,6 +61,7 @@ def _register() -> None:
     cli.add_command(parity_command, "parity")
     cli.add_command(bench_command, "bench")
     cli.add_command(pipeline_command, "pipeline")
+    cli.add_command(plot_command, "plot")
     cli.add_command(evaluate_command, "evaluate")
     cli.add_command(web_command, "web")
 

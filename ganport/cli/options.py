@@ -69,6 +69,16 @@ def run_folder_option(help: str) -> Decorator:
     )
 
 
+def tensorboard_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--tensorboard``: also write TensorBoard events of the run under OUT/tensorboard/."""
+    return click.option(
+        "--tensorboard",
+        is_flag=True,
+        help="Also write TensorBoard events (every logged value, each epoch's grid) to "
+        "OUT/tensorboard/; view with `tensorboard --logdir OUT/tensorboard`.",
+    )(command)
+
+
 def _parse_classes(_ctx: click.Context, _param: click.Parameter, value: str) -> int | None:
     """``auto`` → None (decided from the data's labels), else a class count (0 or ≥ 2)."""
     if value == "auto":

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from ganport.cli.options import classes_option, provider_option, run_folder_option
+from ganport.cli.options import (
+    classes_option,
+    provider_option,
+    run_folder_option,
+    tensorboard_option,
+)
 from ganport.cli.training import exit_if_interrupted, run_config
 
 DEFAULT_EPOCHS = 60
@@ -29,6 +34,7 @@ DEFAULT_EPOCHS = 60
 )
 @provider_option(help="Where ONNX Runtime samples and checks parity.")
 @run_folder_option("Run folder: checkpoint, metrics, ONNX models, grids, parity reports.")
+@tensorboard_option
 @click.option("--resume", is_flag=True, help="Continue the run already in --out.")
 def pipeline_command(
     data: str,
@@ -41,6 +47,7 @@ def pipeline_command(
     device: str,
     provider: str,
     out: Path,
+    tensorboard: bool,
     resume: bool,
 ) -> None:
     """Train a GAN, export it, sample it on ONNX Runtime and check parity with torch."""
@@ -51,6 +58,7 @@ def pipeline_command(
     from ganport.infer.compare.parity import run_parity
     from ganport.infer.compare.parity_report import summary_table, write_junit, write_report
     from ganport.train import RunOptions, train
+    from ganport.train.curves import plot_curves
 
     started = time.perf_counter()
     config, dataset = run_config(
@@ -66,9 +74,9 @@ def pipeline_command(
         f"[1/4] train {config.model.arch} {config.model.image_size}px on {config.data} "
         f"({len(dataset)} images, {epochs} epochs, {_conditioning(config.model.classes)})"
     )
-    result = train(
-        config, dataset, RunOptions(out=out, epochs=epochs, device=device), resume=resume
-    )
+    options = RunOptions(out=out, epochs=epochs, device=device, tensorboard=tensorboard)
+    result = train(config, dataset, options, resume=resume)
+    curves = plot_curves(out)
     exit_if_interrupted(result, out)
 
     click.echo("[2/4] export to ONNX")
@@ -92,6 +100,9 @@ def pipeline_command(
     click.echo(f"training     step {result.step}, {result.seconds:.0f}s, {losses}")
     click.echo(f"checkpoint   {result.checkpoint}")
     click.echo(f"metrics      {out / 'metrics.jsonl'}")
+    click.echo(f"curves       {curves}")
+    if tensorboard:
+        click.echo(f"tensorboard  tensorboard --logdir {out / 'tensorboard'}")
     if result.sample_grids:
         click.echo(f"torch grid   {result.sample_grids[-1]}")
     click.echo(f"onnx models  {onnx_dir} ({sizes})")

@@ -105,10 +105,10 @@ def _stream(
     import contextlib
 
     import numpy as np
-    from tqdm import tqdm
 
     from ganport.core.atomic import atomic_path
     from ganport.core.images import save_grid
+    from ganport.core.progress import progress
 
     grid = np.empty((min(n, GRID_LIMIT), *image_shape), np.float32)
     with contextlib.ExitStack() as stack:
@@ -117,7 +117,7 @@ def _stream(
             array_file = stack.enter_context(open(stack.enter_context(atomic_path(npy)), "wb"))
             header = {"descr": "<f4", "fortran_order": False, "shape": (n, *image_shape)}
             np.lib.format.write_array_header_1_0(array_file, header)
-        bar = stack.enter_context(tqdm(total=n, unit="img", disable=None, leave=False))
+        bar = stack.enter_context(progress(total=n, desc="sample", unit="img"))
         start = 0
         for images in batches:
             if array_file is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ganport.cli.options import classes_option, run_folder_option
+from ganport.cli.options import classes_option, run_folder_option, tensorboard_option
 from ganport.cli.training import exit_if_interrupted, run_config
 
 
@@ -83,6 +83,7 @@ from ganport.cli.training import exit_if_interrupted, run_config
 @click.option(
     "--eval-samples", type=click.IntRange(100), default=1000, help="Samples per FID evaluation."
 )
+@tensorboard_option
 @click.option(
     "--resume", is_flag=True, help="Continue from OUT/checkpoint.pt with its own settings."
 )
@@ -110,11 +111,14 @@ def train_command(
     keep: int,
     eval_every: int,
     eval_samples: int,
+    tensorboard: bool,
     resume: bool,
 ) -> None:
-    """Train a GAN; writes OUT/checkpoint.pt, OUT/metrics.jsonl and OUT/samples/epoch_NNN.png."""
+    """Train a GAN; writes OUT/checkpoint.pt, OUT/metrics.jsonl, OUT/samples/epoch_NNN.png
+    and OUT/curves.png."""
     from ganport.train import RunOptions
     from ganport.train import train as run_training
+    from ganport.train.curves import plot_curves
 
     config, dataset = run_config(
         out,
@@ -153,11 +157,16 @@ def train_command(
         keep=keep,
         eval_every=eval_every,
         evaluator=evaluator,
+        tensorboard=tensorboard,
     )
     result = run_training(config, dataset, options, resume=resume)
+    curves = plot_curves(out)
     losses = "  ".join(f"{k}={v:.4f}" for k, v in result.last_losses.items())
     click.echo(f"step {result.step} (epoch {result.epoch}) in {result.seconds:.1f}s  {losses}")
     click.echo(f"checkpoint: {result.checkpoint}")
     if result.sample_grids:
         click.echo(f"samples:    {result.sample_grids[-1]}")
+    click.echo(f"curves:     {curves}")
+    if tensorboard:
+        click.echo(f"tensorboard: tensorboard --logdir {out / 'tensorboard'}")
     exit_if_interrupted(result, out)

@@ -35,6 +35,7 @@ from ganport.core.errors import InputError
 from ganport.core.latent import latent
 from ganport.core.manifest import MANIFEST_NAME, read_manifest
 from ganport.core.metadata import ModelMetadata, metadata_from_map
+from ganport.core.progress import progress
 from ganport.core.tolerance import compare, profile_for
 from ganport.infer.compare.bench_engines import (
     ORT_CPU_CONFIGS,
@@ -274,7 +275,7 @@ def _bench_model(
         report.notes.append(f"{path.name} has a static batch of {meta.static_batch}: only it")
     failed: dict[str, str] = {}
     size = options.matmul_size or MATMUL_SIZE[options.provider]
-    for batch in sizes:
+    for batch in progress(sizes, desc=f"bench {path.name}", unit="batch size"):
         x = _inputs(meta, batch)
         reference = module(_torch_tensor(x)).numpy()
         runners: dict[str, Runner] = {}

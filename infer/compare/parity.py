@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,14 @@ from ganport.core.classes import edge_latent
 from ganport.core.errors import InputError
 from ganport.core.latent import latent
 from ganport.core.metadata import ModelMetadata, session_metadata
+from ganport.core.progress import progress
 from ganport.core.tolerance import CHECK_BATCH_SIZES, Comparison, Tolerance, compare, profile_for
 from ganport.infer.runtime.session import create_session, run, runtime_versions
 
 DEFAULT_BATCH_SIZES = CHECK_BATCH_SIZES
 DEFAULT_SEEDS = (0, 1, 2)
 SWEEP_SEED = 10_000  # away from the per-case seeds
+SWEEP_BATCH = 100  # rows per run in the sweep (a static-batch model: its batch)
 
 
 @dataclass
@@ -211,7 +214,10 @@ def run_parity(
             reference = nets.discriminator
         hint = structural_hint(path)
         sizes = (meta.static_batch,) if meta.static_batch else batch_sizes
-        with torch.no_grad():
+        sweep_batch = meta.static_batch or SWEEP_BATCH
+        # The bar counts the cases' (batch, seed) pairs, then the sweep's batches.
+        work = len(sizes) * len(seeds) + -(-sweep_samples // sweep_batch)
+        with torch.no_grad(), progress(total=work, desc=f"parity {path.name}") as bar:
             for batch in sizes:
                 for seed in seeds:
                     for kind, x in _inputs(meta, nets, real, batch, seed):
@@ -220,9 +226,12 @@ def run_parity(
                                 path, meta, session, ran, reference, x, batch, seed, kind, tol, hint
                             )
                         )
+                    bar.update(1)
             if sweep_samples:
                 report.sweeps.append(
-                    _sweep(path, meta, session, ran, reference, nets, sweep_samples, tol)
+                    _sweep(
+                        path, meta, session, ran, reference, nets, sweep_samples, tol, bar.update
+                    )
                 )
     report.seconds = time.perf_counter() - start
     return report
@@ -310,13 +319,14 @@ def _sweep(
     nets: ReferenceNets,
     n: int,
     tol: Tolerance,
+    batch_done: Callable[[], object] = lambda: None,
 ) -> Sweep:
     """Many samples at once: element-wise over all of them, and the distributions of
     D's logits on ONNX outputs vs on torch outputs (G), or of the logits themselves (D)."""
     import torch
 
     critic, g_ema = nets.discriminator, nets.generator_ema
-    batch = meta.static_batch or 100
+    batch = meta.static_batch or SWEEP_BATCH
     got_parts, want_parts = [], []
     z_all = latent(n, nets.nz, SWEEP_SEED)
     for start in range(0, n, batch):
@@ -334,6 +344,7 @@ def _sweep(
             return Sweep(path.name, n, passed=False, reason=reason)
         got_parts.append(got[:rows].astype(np.float32))
         want_parts.append(reference(torch.from_numpy(x[:rows])).numpy())
+        batch_done()
     got, want = np.concatenate(got_parts), np.concatenate(want_parts)
     elementwise = compare(got, want, tol)
     if meta.role == "generator":

@@ -19,12 +19,18 @@ def test_pipeline_trains_exports_samples_and_checks_parity(tmp_path):
         "16",
         "--epochs",
         "1",
+        "--tensorboard",
         "--out",
         str(out),
     )
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # no progress bars in a pipe
     for line in ("conditional on 10 classes", "checkpoint", "onnx grid", "parity       PASS"):
         assert line in proc.stdout
+    assert f"curves       {out / 'curves.png'}" in proc.stdout
+    with Image.open(out / "curves.png") as curves:
+        assert curves.format == "PNG"
+    assert len(list((out / "tensorboard").glob("events.out.tfevents.*"))) == 1
     manifest = json.loads((out / "onnx" / "manifest.json").read_text())
     assert {m["file"] for m in manifest["models"]} == {"generator.onnx", "discriminator.onnx"}
     with Image.open(out / "samples_onnx.png") as grid:

@@ -1,6 +1,7 @@
 """The base install (no extras) samples and scores exported models, without torch.
 
-Needs a separate environment installed with ``pip install .`` alone: .ci/run makes one
+Needs a separate environment with the built wheel installed alone (no extras): .ci/run
+builds the wheel and the sdist with ``python -m build``, installs the wheel in a fresh venv
 and names its interpreter in GANPORT_RUNTIME_PYTHON.
 """
 
@@ -86,13 +87,34 @@ def test_commands_of_the_training_side_name_the_extra(
     assert not (tmp_path / "run").exists()
 
 
+def test_the_installed_console_script_names_this_version(tmp_path):
+    from ganport import __version__
+
+    script = Path(RUNTIME_PYTHON).parent / "ganport"
+    result = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"ganport, version {__version__}\n"
+
+
 def test_the_installed_package_carries_its_data_files(tmp_path):
-    """The compatibility matrix's runners are plain files beside the code: the wheel has them."""
+    """Plain files beside the code (the compatibility matrix's runners, the web page's
+    static files) and the license: the wheel has them."""
+    from ganport import __version__
+
     script = (
         "from importlib.resources import files;"
-        "base = files('ganport.infer.compare') / 'runners';"
-        "print(sorted(p.name for p in base.iterdir() if p.suffix in ('.py', '.cjs')))"
+        "from importlib.metadata import distribution;"
+        "runners = files('ganport.infer.compare') / 'runners';"
+        "static = files('ganport.web') / 'static';"
+        "print(sorted(p.name for p in runners.iterdir() if p.suffix in ('.py', '.cjs')));"
+        "print(sorted(p.name for p in static.iterdir() if p.is_file()));"
+        "print([str(f) for f in distribution('ganport').files if f.name == 'LICENSE'])"
     )
     result = _run("-c", script, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['run_models.cjs', 'run_models.py']"
+    runners, static, license_files = result.stdout.splitlines()
+    assert runners == "['run_models.cjs', 'run_models.py']"
+    assert static == "['ganport.js', 'index.html', 'latent.js', 'style.css']"
+    assert license_files == f"['ganport-{__version__}.dist-info/licenses/LICENSE']"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ganport.core.errors import InputError, JobFailed
+from ganport.core.progress import progress
 
 if TYPE_CHECKING:  # train (torch) is imported only inside functions at run time
     from ganport.infer.compare.quality.feature_net import TrainedFeatureNet
@@ -97,7 +98,7 @@ class _Source:
     data: str
     nz: int
     classes: int
-    sample: Callable[[int, int], np.ndarray]
+    batches: Callable[[int, int], Iterator[np.ndarray]]  # (n, seed) → the samples' batches
     versions: dict[str, str]  # of the runtime that samples, beyond torch's and numpy's
 
 
@@ -140,18 +141,18 @@ def evaluate(
     net = _feature_net(feature_net, dataset, cache_dir)
     opened = time.perf_counter()
 
-    fakes = source.sample(n, seed)
+    fakes = _sample(source, n, seed)
     sampled = time.perf_counter()
 
     reference_idx = net.reference_indices()
     _, held_out = net.split()
-    reference = net.embed(dataset.images[reference_idx]).features
+    reference = net.embed(dataset.images[reference_idx], "features: real reference").features
     noise = np.random.default_rng(seed).uniform(-1, 1, (n, *source.image_shape)).astype(np.float32)
-    model = net.embed(fakes)
+    model = net.embed(fakes, "features: samples")
     asked = _asked_classes(source, n, seed)
     matched = len(held_out)
-    real = net.embed(dataset.images[held_out])
-    uniform = net.embed(noise)
+    real = net.embed(dataset.images[held_out], "features: real held-out")
+    uniform = net.embed(noise, "features: noise")
     figures = {
         "model": _figures(model.features, model.probs, reference, seed, asked),
         "model_matched": _figures(
@@ -212,10 +213,10 @@ def _open(path: Path, provider: str, batch_size: int) -> _Source:
             data=meta.dataset,
             nz=meta.nz,
             classes=meta.classes,
-            sample=lambda n, seed: onnx_generator.sample(n, seed=seed, batch_size=batch_size),
+            batches=lambda n, seed: onnx_generator.iter_batches(n, seed, batch_size),
             versions=runtime_versions(),
         )
-    from ganport.infer.compare.quality.feature_net import generate
+    from ganport.infer.compare.quality.feature_net import generate_batches
     from ganport.train.checkpoint import load_checkpoint
     from ganport.train.trainer import resolve_device
 
@@ -232,9 +233,21 @@ def _open(path: Path, provider: str, batch_size: int) -> _Source:
         data=ckpt.config.data,
         nz=nz,
         classes=ckpt.config.model.classes,
-        sample=lambda n, seed: generate(torch_generator, nz, n, seed, batch_size),
+        batches=lambda n, seed: generate_batches(torch_generator, nz, n, seed, batch_size),
         versions={},
     )
+
+
+def _sample(source: _Source, n: int, seed: int) -> np.ndarray:
+    """The ``n`` samples of ``seed``, batch by batch under a progress bar."""
+    out = np.empty((n, *source.image_shape), np.float32)
+    start = 0
+    with progress(total=n, desc="sample", unit="img") as bar:
+        for images in source.batches(n, seed):
+            out[start : start + len(images)] = images
+            start += len(images)
+            bar.update(len(images))
+    return out
 
 
 def _feature_net(

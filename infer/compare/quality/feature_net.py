@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from torch import nn
 from ganport.core.atomic import atomic_path
 from ganport.core.errors import InputError
 from ganport.core.latent import latent
+from ganport.core.progress import progress
 from ganport.infer.compare.quality.metrics import (
     GaussianStats,
     frechet_distance_from_stats,
@@ -123,8 +125,9 @@ class TrainedFeatureNet:
         return np.sort(np.random.default_rng(self.seed).choice(train_idx, MAX_REFERENCE, False))
 
     @torch.no_grad()
-    def embed(self, images: np.ndarray | torch.Tensor) -> Embedding:
-        """Features and class probabilities of images (n, C, H, W) in [-1, 1], on the CPU."""
+    def embed(self, images: np.ndarray | torch.Tensor, desc: str | None = None) -> Embedding:
+        """Features and class probabilities of images (n, C, H, W) in [-1, 1], on the CPU;
+        with ``desc``, a progress bar of that name (on a terminal)."""
         batch = torch.as_tensor(images, dtype=torch.float32)
         expected = (self.channels, self.image_size, self.image_size)
         if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
@@ -133,10 +136,12 @@ class TrainedFeatureNet:
                 f" not {tuple(batch.shape)}"
             )
         features, probs = [], []
-        for chunk in batch.split(EMBED_BATCH):
-            hidden = self.model.body(chunk.cpu())
-            features.append(hidden.numpy())
-            probs.append(torch.softmax(self.model.head(hidden), dim=1).double().numpy())
+        with progress(total=len(batch), desc=desc, unit="img", disable=desc is None) as bar:
+            for chunk in batch.split(EMBED_BATCH):
+                hidden = self.model.body(chunk.cpu())
+                features.append(hidden.numpy())
+                probs.append(torch.softmax(self.model.head(hidden), dim=1).double().numpy())
+                bar.update(len(chunk))
         return Embedding(np.concatenate(features), np.concatenate(probs))
 
     def reference_stats(self, dataset: Dataset) -> GaussianStats:
@@ -281,15 +286,17 @@ def _fit(
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     model.train()
     done = 0
-    while done < steps:
-        order = torch.from_numpy(rng.permutation(len(images)))
-        for batch in order.split(BATCH_SIZE)[: steps - done]:
-            loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            done += 1
+    with progress(total=steps, desc="feature net", unit="step") as bar:
+        while done < steps:
+            order = torch.from_numpy(rng.permutation(len(images)))
+            for batch in order.split(BATCH_SIZE)[: steps - done]:
+                loss = nn.functional.cross_entropy(model(images[batch]), labels[batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                done += 1
+                bar.update(1)
 
 
 def _labels(dataset: Dataset) -> torch.Tensor:
@@ -354,7 +361,6 @@ def load_feature_net(path: str | os.PathLike[str]) -> TrainedFeatureNet:
     return TrainedFeatureNet(model=model.eval(), path=path, **info)
 
 
-@torch.no_grad()
 def generate(
     generator: nn.Module, nz: int, n: int, seed: int = 0, batch_size: int = 500
 ) -> np.ndarray:
@@ -362,15 +368,23 @@ def generate(
 
     Restores the generator's train/eval mode afterwards, so a training loop can call it.
     """
+    return np.concatenate(list(generate_batches(generator, nz, n, seed, batch_size)))
+
+
+@torch.no_grad()
+def generate_batches(
+    generator: nn.Module, nz: int, n: int, seed: int = 0, batch_size: int = 500
+) -> Iterator[np.ndarray]:
+    """The rows of ``generate`` as float32 batches of ``batch_size``, drawn lazily."""
     was_training = generator.training
     device = next(generator.parameters()).device
     z = torch.from_numpy(latent(n, nz, seed))
     generator.eval()
     try:
-        parts = [generator(batch.to(device)).float().cpu() for batch in z.split(batch_size)]
+        for batch in z.split(batch_size):
+            yield generator(batch.to(device)).float().cpu().numpy()
     finally:
         generator.train(was_training)
-    return torch.cat(parts).numpy()
 
 
 def quick_fid(
