@@ -62,6 +62,11 @@ class Distributed:
         """One GPU per process on a machine: ``cuda:LOCAL_RANK``."""
         if device.type != "cuda" or not self.enabled:
             return device
+        if self.local_rank >= torch.cuda.device_count():
+            raise InputError(
+                f"process {self.local_rank} on this machine needs its own GPU, and torch sees "
+                f"{torch.cuda.device_count()}: start at most that many processes per machine"
+            )
         torch.cuda.set_device(self.local_rank)
         return torch.device("cuda", self.local_rank)
 

@@ -3,7 +3,8 @@
 Reproducible by construction: model init comes from ``torch.manual_seed(seed)``, the
 order of each epoch from a generator seeded by (seed, epoch), and every noise draw
 from one CPU generator whose state is checkpointed. So a resumed run repeats an
-uninterrupted one step for step on the CPU.
+uninterrupted one step for step on the CPU. Under torchrun every process draws that same
+global batch and trains its shard (``ganport.train.distributed``).
 """
 
 from __future__ import annotations

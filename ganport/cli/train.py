@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -147,7 +148,7 @@ def train_command(
         batch_size=batch_size,
     )
     evaluator = None
-    if eval_every:
+    if eval_every and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 evaluates
         from ganport.infer.compare.quality.feature_net import FidEvaluator
 
         evaluator = FidEvaluator(dataset, config.model.nz, eval_samples)
