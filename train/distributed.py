@@ -140,7 +140,8 @@ class Distributed:
         first = next((f for f in found if f is not None), None)
         if first is not None:
             code, message = first
-            raise self.everywhere(InputError(message) if code == 2 else JobFailed(message))
+            error = InputError(message) if code == 2 else JobFailed(message)
+            raise self.everywhere(error) from failure
 
     def everywhere(self, error: GanportError) -> GanportError:
         """An error every rank raises alike: only rank 0 prints it."""
