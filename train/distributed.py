@@ -219,6 +219,9 @@ def join(device: torch.device) -> Iterator[Distributed]:
         raise JobFailed(f"could not join the training job ({_first_line(exc)})") from exc
     try:
         yield Distributed(dist.get_rank(), world_size, _env_int("LOCAL_RANK", 0))
+        # Leave together: a rank that tore its connections down while rank 0 was still
+        # saving sometimes aborted in gloo's teardown ("terminate called ...").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
