@@ -250,11 +250,12 @@ def train(
     """
     device = resolve_device(options.device)
     with join(device) as dist, contextlib.ExitStack() as owner:
+        device = dist.device(device)  # first: NCCL's collectives below need each rank's GPU
         with dist.agreed_errors():
             if dist.is_main:
                 owner.enter_context(folder_lock(options.out, "training"))
             dist.check_batch(config.batch_size)
-            trainer = Trainer(config, data, dist.device(device))
+            trainer = Trainer(config, data, device)
             trainer.dist = dist
         return _train(trainer, options, resume)
 
