@@ -335,6 +335,7 @@ def _train(trainer: Trainer, options: RunOptions, resume: bool) -> RunResult:
                             "step": trainer.step,
                             "fid": round(fid, 4),
                             "eval_samples": options.evaluator.samples,
+                            "world_size": dist.world_size,
                         }
                     )
                     + "\n"
