@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from ganport.core.errors import InputError
+from ganport.core.errors import GanportError, InputError
 
 try:
     import fcntl
@@ -26,17 +26,20 @@ LOCK_NAME = ".ganport.lock"
 
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike[str], job: str) -> Iterator[Path]:
-    """Own ``folder`` for the block (creating it), or refuse at once with the owner's pid.
+    """Own ``folder`` for the block, or refuse at once with the owner's pid.
+
+    The folder is created if missing, and removed again if the block left it empty.
 
     ``job`` says what the owner does ("training", "export") in the owner's lock file, so
     the refusal another job gets names both. Exit code 2 (InputError): choosing another
     folder or waiting is the user's call.
     """
     folder = Path(folder)
+    created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create {folder}: {exc.strerror or exc}") from exc
+    except OSError as exc:  # as an atomic write into it would fail
+        raise GanportError(f"cannot write {folder}: {exc.strerror or exc}") from exc
     path = folder / LOCK_NAME
     if fcntl is None:
         yield path
@@ -52,6 +55,9 @@ def folder_lock(folder: str | os.PathLike[str], job: str) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             path.unlink()
         os.close(fd)
+        if created:  # a job that failed before writing leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _acquire(path: Path, folder: Path) -> int:
@@ -60,7 +66,7 @@ def _acquire(path: Path, folder: Path) -> int:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise InputError(f"cannot lock {folder}: {exc.strerror or exc}") from exc
+            raise GanportError(f"cannot write {folder}: {exc.strerror or exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -51,5 +51,9 @@ def test_the_lock_creates_the_folder_and_is_reusable_after_release(tmp_path):
     folder = tmp_path / "new" / "run"
     with folder_lock(folder, "training"):
         assert folder.is_dir()
+    assert not folder.exists()  # a job that wrote nothing leaves no empty folder
+    with folder_lock(folder, "training"):
+        (folder / "checkpoint.pt").write_bytes(b"x")
     with folder_lock(folder, "training"):
         pass
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.pt"]
