@@ -14,6 +14,7 @@ import onnx
 
 from ganport.core.atomic import write_json
 from ganport.core.errors import InputError
+from ganport.core.lock import folder_lock
 from ganport.core.manifest import MANIFEST_NAME, Manifest, ManifestSource
 from ganport.core.metadata import ROLES
 from ganport.export.api import ExportOptions, ExportResult, export_discriminator, export_generator
@@ -35,7 +36,8 @@ def export_checkpoint(
     """Export G and/or D of a checkpoint into ``out_dir`` (default: beside it).
 
     Always writes the fp32 model with a symbolic batch; ``options.fp16`` adds
-    ``*_fp16.onnx`` and ``options.static_batch`` adds ``*_batchN.onnx`` beside it.
+    ``*_fp16.onnx`` and ``options.static_batch`` adds ``*_batchN.onnx`` beside it. The
+    folder is locked while the export writes: a second job writing there is refused.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     if which not in (*ROLES, "both"):
@@ -50,21 +52,22 @@ def export_checkpoint(
     if options.static_batch:
         variants.append(dataclasses.replace(base, static_batch=options.static_batch))
     results: list[ExportResult] = []
-    for role in roles:
-        export = export_generator if role == "generator" else export_discriminator
-        for variant in variants:
-            path = out / variant_name(role, variant.fp16, variant.static_batch)
-            results.append(export(ckpt, path, options=variant))
-    manifest = Manifest(
-        source=ManifestSource(
-            checkpoint=str(ckpt.path) if ckpt.path else None,
-            sha256=ckpt.sha256,
-            step=ckpt.step,
-            config=ckpt.config.to_dict(),
-        ),
-        weights=options.weights,
-        models=[r.describe() for r in results],
-        versions={**versions(), "onnx": onnx.__version__},
-    )
-    write_json(out / MANIFEST_NAME, manifest.to_dict())
+    with folder_lock(out, "export"):
+        for role in roles:
+            export = export_generator if role == "generator" else export_discriminator
+            for variant in variants:
+                path = out / variant_name(role, variant.fp16, variant.static_batch)
+                results.append(export(ckpt, path, options=variant))
+        manifest = Manifest(
+            source=ManifestSource(
+                checkpoint=str(ckpt.path) if ckpt.path else None,
+                sha256=ckpt.sha256,
+                step=ckpt.step,
+                config=ckpt.config.to_dict(),
+            ),
+            weights=options.weights,
+            models=[r.describe() for r in results],
+            versions={**versions(), "onnx": onnx.__version__},
+        )
+        write_json(out / MANIFEST_NAME, manifest.to_dict())
     return manifest

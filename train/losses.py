@@ -42,10 +42,17 @@ def gradient_penalty(
     real: torch.Tensor,
     fake: torch.Tensor,
     generator: torch.Generator | None = None,
+    alpha: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """WGAN-GP: E[(‖∇D(x̂)‖₂ − 1)²] at x̂ = αx + (1−α)x̃, one α per sample."""
-    # Drawn on the CPU generator so a run is the same whatever device trains it.
-    alpha = torch.rand((real.shape[0], 1, 1, 1), generator=generator).to(real.device)
+    """WGAN-GP: E[(‖∇D(x̂)‖₂ − 1)²] at x̂ = αx + (1−α)x̃, one α per sample.
+
+    ``alpha`` (batch, 1, 1, 1) given by the caller replaces the draw: a process of a
+    distributed run passes its shard of the global batch's α.
+    """
+    if alpha is None:
+        # Drawn on the CPU generator so a run is the same whatever device trains it.
+        alpha = torch.rand((real.shape[0], 1, 1, 1), generator=generator)
+    alpha = alpha.to(real.device)
     mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()

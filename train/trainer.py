@@ -3,14 +3,17 @@
 Reproducible by construction: model init comes from ``torch.manual_seed(seed)``, the
 order of each epoch from a generator seeded by (seed, epoch), and every noise draw
 from one CPU generator whose state is checkpointed. So a resumed run repeats an
-uninterrupted one step for step on the CPU.
+uninterrupted one step for step on the CPU. Under torchrun every process draws that same
+global batch and trains its shard (``ganport.train.distributed``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -28,10 +31,12 @@ from ganport.core.atomic import write_bytes
 from ganport.core.errors import InputError, JobFailed
 from ganport.core.images import save_grid
 from ganport.core.latent import latent
+from ganport.core.lock import folder_lock
 from ganport.train.augment import diff_augment
 from ganport.train.checkpoint import load_checkpoint, save_checkpoint
 from ganport.train.config import TrainConfig
 from ganport.train.data import Dataset
+from ganport.train.distributed import Distributed, join
 from ganport.train.losses import LOSSES, class_loss, gradient_penalty, r1_penalty
 from ganport.train.models import build_discriminator, build_generator
 from ganport.train.tensorboard import TensorBoardLog
@@ -68,6 +73,7 @@ class RunOptions:
     eval_every: int = 0  # steps between evaluations (0: none); best kept as checkpoint_best.pt
     evaluator: Evaluator | None = None
     tensorboard: bool = False  # also write TensorBoard events under out/tensorboard/
+    sync_bn: bool = False  # under torchrun: BatchNorm over the global batch (CUDA only)
 
 
 @dataclass
@@ -81,6 +87,7 @@ class RunResult:
     last_losses: dict[str, float]
     sample_grids: list[Path] = field(default_factory=list)
     interrupted_by: str | None = None
+    rank: int = 0  # under torchrun, this process's rank; only rank 0 wrote the files
 
 
 def resolve_device(device: str) -> torch.device:
@@ -119,6 +126,7 @@ class Trainer:
         self.step = 0
         self.last_losses: dict[str, float] = {}
         self.best_fid = math.inf
+        self.dist = Distributed()  # train() sets a torchrun run's; see ganport.train.distributed
 
     @property
     def steps_per_epoch(self) -> int:
@@ -151,9 +159,10 @@ class Trainer:
         real and generated images whose auxiliary class head names their class.
         """
         cfg = self.config
-        indices = self.batch_indices(self.step)
+        indices = self.dist.shard(self.batch_indices(self.step))
         real = self.data.images[indices].to(self.device)
-        z = torch.randn(real.shape[0], cfg.model.nz, generator=self.noise).to(self.device)
+        z = torch.randn(cfg.batch_size, cfg.model.nz, generator=self.noise)
+        z = self.dist.shard(z).to(self.device)
         fake = self.generator(z)
 
         self.opt_d.zero_grad(set_to_none=True)
@@ -181,8 +190,9 @@ class Trainer:
             d_loss = self.d_loss_fn(real_logits, fake_logits)
             watched = {}
         if cfg.loss == "wgan-gp":
+            alpha = torch.rand((cfg.batch_size, 1, 1, 1), generator=self.noise)
             d_loss = d_loss + cfg.gp_lambda * gradient_penalty(
-                self.discriminator, real, fake.detach(), self.noise
+                self.discriminator, real, fake.detach(), alpha=self.dist.shard(alpha)
             )
         if r1_now:
             weight = cfg.r1_gamma / 2 * cfg.r1_every
@@ -211,7 +221,9 @@ class Trainer:
 
     def seen_by_d(self, images: torch.Tensor) -> torch.Tensor:
         """What D sees of a batch: DiffAugment'ed when the recipe asks for it."""
-        return diff_augment(images, self.noise) if self.config.augment else images
+        if not self.config.augment:
+            return images
+        return diff_augment(images, self.noise, self.config.batch_size, self.dist.shard)
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -246,6 +258,7 @@ class Trainer:
             "data": self.data.name,
             "last_losses": dict(self.last_losses),
             "best_fid": self.best_fid,
+            "world_size": self.dist.world_size,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -264,49 +277,83 @@ class Trainer:
 def train(
     config: TrainConfig, data: Dataset, options: RunOptions, resume: bool = False
 ) -> RunResult:
-    """Train (or resume) a run in ``options.out`` until the asked epochs or steps are done."""
+    """Train (or resume) a run in ``options.out`` until the asked epochs or steps are done.
+
+    The run folder is locked for the whole run (``ganport.core.lock``). Under torchrun every
+    process calls this and rank 0 alone holds the lock and writes (``ganport.train.distributed``).
+    """
     device = resolve_device(options.device)
+    with join(device) as dist, contextlib.ExitStack() as owner:
+        device = dist.device(device)  # first: NCCL's collectives below need each rank's GPU
+        with dist.agreed_errors():
+            if dist.is_main:
+                owner.enter_context(folder_lock(options.out, "training"))
+            dist.check_batch(config.batch_size)
+            trainer = Trainer(config, data, device)
+            trainer.dist = dist
+        return _train(trainer, options, resume)
+
+
+def _train(trainer: Trainer, options: RunOptions, resume: bool) -> RunResult:
+    config, dist = trainer.config, trainer.dist
     out = Path(options.out)
-    trainer = Trainer(config, data, device)
     ckpt_path = out / CHECKPOINT_NAME
-    _remove_stale_temporaries(out)
-    if resume:
-        _resume(trainer, ckpt_path, config)
-    elif ckpt_path.exists():
-        raise InputError(
-            f"{out} already holds a run ({ckpt_path.name}); continue it with --resume "
-            "or train into another --out"
-        )
-    target = _target_steps(options, trainer.steps_per_epoch)
-    metrics_path = out / METRICS_NAME
-    _truncate_metrics(metrics_path, trainer.step)
+    with dist.agreed_errors():
+        if dist.is_main:
+            _remove_stale_temporaries(out)
+        if resume:
+            _resume(trainer, ckpt_path, config)
+        elif ckpt_path.exists():
+            raise InputError(
+                f"{out} already holds a run ({ckpt_path.name}); continue it with --resume "
+                "or train into another --out"
+            )
+        target = _target_steps(options, trainer.steps_per_epoch)
+        metrics_path = out / METRICS_NAME
+        if dist.is_main:
+            _truncate_metrics(metrics_path, trainer.step)
+        trainer.generator = dist.wrap(trainer.generator, trainer.device, options.sync_bn)
+        trainer.discriminator = dist.wrap(trainer.discriminator, trainer.device, options.sync_bn)
     result = RunResult(ckpt_path, trainer.step, trainer.step // trainer.steps_per_epoch, 0.0, {})
+    result.rank = dist.rank
     if trainer.step >= target:
         result.last_losses = trainer.last_losses
         return result
 
-    evaluate = _evaluator(trainer, options)
+    evaluate = _evaluator(trainer, options) if dist.is_main else None
     start = time.perf_counter()
     saved_at = trainer.step
     with (
         _stop_signals() as stop,
-        open(metrics_path, "a", encoding="utf-8") as log,
-        _board(options, out, trainer.step) as board,
-        tqdm(total=target, initial=trainer.step, disable=_no_bar(options), unit="step") as bar,
+        open(metrics_path if dist.is_main else os.devnull, "a", encoding="utf-8") as log,
+        _board(options.tensorboard and dist.is_main, out, trainer.step) as board,
+        tqdm(
+            total=target,
+            initial=trainer.step,
+            disable=_no_bar(options) if dist.is_main else True,
+            unit="step",
+        ) as bar,
+        dist.peer_failures(lambda: _kept(ckpt_path, saved_at)),
     ):
         while trainer.step < target and stop.signal is None:
             losses = trainer.train_step()
+            losses, stop.signal = dist.agree(losses, stop.received)
+            # The global batch's losses; the other logged values stay out of the checkpoint.
+            trainer.last_losses.update(
+                {k: v for k, v in losses.items() if k in trainer.last_losses}
+            )
             if not all(math.isfinite(v) for v in losses.values()):
-                kept = (
-                    f"the last good checkpoint is {ckpt_path} (step {saved_at})"
-                    if ckpt_path.exists()
-                    else "no checkpoint had been written yet"
+                raise dist.everywhere(
+                    JobFailed(
+                        f"loss became non-finite at step {trainer.step} ({_fmt(losses)}); "
+                        f"training stopped; {_kept(ckpt_path, saved_at)}"
+                    )
                 )
-                raise JobFailed(
-                    f"loss became non-finite at step {trainer.step} ({_fmt(losses)}); "
-                    f"training stopped; {kept}"
-                )
-            record = {"step": trainer.step, "epoch": (trainer.step - 1) // trainer.steps_per_epoch}
+            record = {
+                "step": trainer.step,
+                "epoch": (trainer.step - 1) // trainer.steps_per_epoch,
+                "world_size": dist.world_size,
+            }
             log.write(json.dumps({**record, **losses, "time": round(time.time(), 3)}) + "\n")
             log.flush()
             if board is not None:
@@ -314,7 +361,7 @@ def train(
             bar.update(1)
             bar.set_postfix(_fmt(trainer.last_losses), refresh=False)
             epoch_done = trainer.step % trainer.steps_per_epoch == 0
-            if epoch_done:
+            if epoch_done and dist.is_main:
                 epoch = trainer.step // trainer.steps_per_epoch
                 grid = trainer.sample_grid(out / "samples" / f"epoch_{epoch:03d}.png")
                 result.sample_grids.append(grid)
@@ -329,6 +376,7 @@ def train(
                             "step": trainer.step,
                             "fid": round(fid, 4),
                             "eval_samples": options.evaluator.samples,
+                            "world_size": dist.world_size,
                         }
                     )
                     + "\n"
@@ -357,6 +405,13 @@ def _mean_sigmoid(logits: torch.Tensor) -> float:
 
 def _accuracy(class_logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (class_logits.detach().argmax(dim=1) == labels).float().mean().item()
+
+
+def _kept(ckpt_path: Path, saved_at: int) -> str:
+    """Which checkpoint a failed run leaves (it is complete: saves are atomic)."""
+    if ckpt_path.exists():
+        return f"the last good checkpoint is {ckpt_path} (step {saved_at})"
+    return "no checkpoint had been written yet"
 
 
 def _check_labels(config: TrainConfig, data: Dataset) -> None:
@@ -413,6 +468,8 @@ def _target_steps(options: RunOptions, steps_per_epoch: int) -> int:
 
 
 def _save(trainer: Trainer, ckpt_path: Path, keep: int) -> None:
+    if not trainer.dist.is_main:
+        return
     save_checkpoint(ckpt_path, trainer.state_dict())
     if keep > 0:
         kept = ckpt_path.with_name(f"checkpoint-step{trainer.step:07d}.pt")
@@ -441,9 +498,9 @@ def _fmt(losses: dict[str, float]) -> dict[str, str]:
 
 
 @contextmanager
-def _board(options: RunOptions, out: Path, resumed_at: int) -> Iterator[TensorBoardLog | None]:
+def _board(enabled: bool, out: Path, resumed_at: int) -> Iterator[TensorBoardLog | None]:
     """The run's TensorBoard writer when asked for, closed (flushed) however the run ends."""
-    if not options.tensorboard:
+    if not enabled:
         yield None
         return
     board = TensorBoardLog(out, resumed_at)
@@ -458,7 +515,8 @@ def _no_bar(options: RunOptions) -> bool | None:
 
 
 class _StopFlag:
-    signal: str | None = None
+    received: str | None = None  # set by the handler
+    signal: str | None = None  # the run stops: set after a step (all ranks agree on it)
 
 
 @contextmanager
@@ -470,7 +528,7 @@ def _stop_signals() -> Iterator[_StopFlag]:
         return
 
     def handler(signum: int, _frame: Any) -> None:
-        flag.signal = signal.Signals(signum).name
+        flag.received = signal.Signals(signum).name
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -87,7 +87,8 @@ def run_command(command: click.Command, prog_name: str, args: list[str] | None =
     except GanportError as exc:
         if debug or os.environ.get("GANPORT_DEBUG") == "1":
             traceback.print_exc()
-        click.echo(f"ganport: error: {_one_line(str(exc))}", err=True)
+        if not getattr(exc, "quiet", False):  # said once by rank 0 of a torchrun job
+            click.echo(f"ganport: error: {_one_line(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("ganport: interrupted", err=True)

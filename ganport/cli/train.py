@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -87,7 +88,22 @@ from ganport.cli.training import exit_if_interrupted, run_config
 @click.option(
     "--resume", is_flag=True, help="Continue from OUT/checkpoint.pt with its own settings."
 )
+@click.option(
+    "--nproc",
+    type=click.IntRange(1),
+    default=1,
+    help="Processes on this machine, trained with DistributedDataParallel (torchrun; one GPU "
+    "each on CUDA). --batch-size is the global batch, split evenly over them.",
+)
+@click.option(
+    "--sync-bn",
+    is_flag=True,
+    help="Under several processes, BatchNorm over the global batch (SyncBatchNorm, CUDA "
+    "only) instead of each process's shard.",
+)
+@click.pass_context
 def train_command(
+    ctx: click.Context,
     arch: str,
     data: str,
     image_size: int,
@@ -113,9 +129,20 @@ def train_command(
     eval_samples: int,
     tensorboard: bool,
     resume: bool,
+    nproc: int,
+    sync_bn: bool,
 ) -> None:
     """Train a GAN; writes OUT/checkpoint.pt, OUT/metrics.jsonl, OUT/samples/epoch_NNN.png
-    and OUT/curves.png."""
+    and OUT/curves.png.
+
+    Also runs under torchrun (README, "Several processes"): rank 0 writes the files.
+    """
+    if nproc > 1:
+        from ganport.cli.launch import check_nproc, forwarded_args, launch
+
+        check_nproc(nproc)
+        launch(["train", *forwarded_args(ctx, {"nproc"})], nproc, out)
+        return
     from ganport.train import RunOptions
     from ganport.train import train as run_training
     from ganport.train.curves import plot_curves
@@ -142,7 +169,7 @@ def train_command(
         batch_size=batch_size,
     )
     evaluator = None
-    if eval_every:
+    if eval_every and os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 evaluates
         from ganport.infer.compare.quality.feature_net import FidEvaluator
 
         evaluator = FidEvaluator(dataset, config.model.nz, eval_samples)
@@ -158,8 +185,12 @@ def train_command(
         eval_every=eval_every,
         evaluator=evaluator,
         tensorboard=tensorboard,
+        sync_bn=sync_bn,
     )
     result = run_training(config, dataset, options, resume=resume)
+    if result.rank != 0:
+        exit_if_interrupted(result, out)
+        return
     curves = plot_curves(out)
     losses = "  ".join(f"{k}={v:.4f}" for k, v in result.last_losses.items())
     click.echo(f"step {result.step} (epoch {result.epoch}) in {result.seconds:.1f}s  {losses}")

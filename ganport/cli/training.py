@@ -47,7 +47,9 @@ def run_config(
 def exit_if_interrupted(result: RunResult, out: Path) -> None:
     """A run stopped by SIGINT/SIGTERM has saved; say how to go on and exit 130/143."""
     if result.interrupted_by:
-        click.echo(
-            f"stopped by {result.interrupted_by}; continue with --resume --out {out}", err=True
-        )
+        if result.rank == 0:
+            click.echo(
+                f"stopped by {result.interrupted_by}; continue with --resume --out {out}",
+                err=True,
+            )
         raise click.exceptions.Exit(130 if result.interrupted_by == "SIGINT" else 143)

@@ -44,6 +44,16 @@ def test_diff_augment_cuts_a_square_out_of_every_image_and_is_seeded():
     assert torch.equal(first[:, 0], first[:, 1])
 
 
+def test_a_shard_is_augmented_as_in_the_global_batch():
+    """Under several processes each rank augments its rows exactly as one process would."""
+    images = torch.randn(8, 1, 28, 28)
+    whole = diff_augment(images, torch.Generator().manual_seed(3))
+    second_half = diff_augment(
+        images[4:], torch.Generator().manual_seed(3), global_batch=8, shard=lambda t: t[4:]
+    )
+    assert torch.equal(second_half, whole[4:])
+
+
 def test_diff_augment_passes_gradients_to_the_pixels_it_keeps():
     images = torch.randn(4, 1, 28, 28, requires_grad=True)
     out = diff_augment(images, torch.Generator().manual_seed(0))
