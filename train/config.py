@@ -130,8 +130,7 @@ class TrainConfig:
         elif model.arch == "dcgan":
             kwargs.setdefault("lr", 2e-3)
             kwargs.setdefault("batch_size", 32)
-            if not model.classes:
-                kwargs.setdefault("r1_gamma", 1.0)
+            kwargs.setdefault("r1_gamma", 1.0)
         return cls(model=model, loss=loss, **kwargs)
 
     def recipe_epochs(self) -> int:

@@ -117,10 +117,14 @@ def test_two_processes_train_what_one_does_and_resume_with_either_count(tmp_path
     config = load_checkpoint(two / "checkpoint.pt").config
     _train_in_this_process(one, 4, config)
 
-    # Rank 0's files only, once each: what one process writes, no leftovers, lock released.
+    # Rank 0's files only, once each: what one process writes, no leftovers, lock released
+    # (the command adds curves.png after training).
     files = sorted(str(p.relative_to(two)) for p in two.rglob("*"))
-    assert files == sorted(str(p.relative_to(one)) for p in one.rglob("*"))
-    assert files == ["checkpoint.pt", "metrics.jsonl"]
+    assert files == ["checkpoint.pt", "curves.png", "metrics.jsonl"]
+    assert sorted(str(p.relative_to(one)) for p in one.rglob("*")) == [
+        "checkpoint.pt",
+        "metrics.jsonl",
+    ]
     a, b = _metrics(two), _metrics(one)
     assert [m["step"] for m in a] == [1, 2, 3, 4] and {m["world_size"] for m in a} == {2}
     assert {m["world_size"] for m in b} == {1}

@@ -107,12 +107,12 @@ def test_a_run_with_augment_and_r1_trains_and_repeats_itself(classes):
     [
         (ModelConfig(classes=0), "bce", 1.0),
         (ModelConfig(classes=0), "hinge", 1.0),
-        (ModelConfig(classes=10), "bce", 0.0),
+        (ModelConfig(classes=10), "bce", 1.0),
         (ModelConfig(arch="mlp", classes=0), "bce", 0.0),
         (ModelConfig(classes=0), "wgan-gp", 0.0),
     ],
 )
-def test_the_unconditional_dcgan_recipe_uses_lazy_r1(model, loss, gamma):
+def test_the_dcgan_recipe_uses_lazy_r1(model, loss, gamma):
     cfg = TrainConfig.for_loss(loss, model)
     assert (cfg.r1_gamma, cfg.r1_every) == (gamma, 4)
     assert TrainConfig.for_loss(loss, model, r1_gamma=0.0).r1_gamma == 0.0
