@@ -177,7 +177,7 @@ def run_bench(
             "batch_sizes": list(options.batch_sizes),
             "plan": asdict(options.plan),
             "torch_compile": options.compile,
-            "precision": "fp32 on every engine (TF32 off)",
+            "precision": "fp32 on every engine (TF32 off); *-int8 engines run the int8 model",
             "matmul_size": options.matmul_size or MATMUL_SIZE[options.provider],
             "floor": "FLOPs per batch / the faster of torch.mm and ONNX Runtime MatMul, "
             "timed interleaved with the engines at the same threads",
@@ -205,8 +205,15 @@ def run_bench(
     return report
 
 
+def int8_companion(path: Path) -> Path | None:
+    """``generator_int8.onnx`` beside ``generator.onnx`` (an ``--int8`` export), if any."""
+    companion = path.with_name(f"{path.stem}_int8.onnx")
+    return companion if path.parent.is_dir() and companion.is_file() else None
+
+
 def find_models(target: str | os.PathLike[str]) -> list[Path]:
-    """generator.onnx and discriminator.onnx of an export folder, or the one file given."""
+    """generator.onnx and discriminator.onnx of an export folder, or the one file given
+    (their int8 files, when the export has them, join as engines: ``int8_companion``)."""
     path = Path(target)
     if path.is_dir():
         found = [path / name for name in MODEL_FILES if (path / name).is_file()]
@@ -265,7 +272,7 @@ def _bench_model(
         flops_per_sample=flops,
         macs_per_node=[asdict(n) for n in nodes],
     )
-    engines = _engines(path, module, threads, options, result)
+    engines = _engines(path, meta, module, threads, options, result)
     if not engines:
         return result
     sizes = options.batch_sizes
@@ -283,7 +290,7 @@ def _bench_model(
             if engine.name in failed:
                 cells[engine.name] = Cell(engine.name, batch, "failed", failed[engine.name])
                 continue
-            cell, runner = _first_call(engine, x, batch, reference, meta.precision)
+            cell, runner = _first_call(engine, x, batch, reference)
             cells[engine.name] = cell
             if runner is None:
                 failed[engine.name] = cell.reason or "failed"
@@ -315,22 +322,35 @@ def _bench_model(
 
 
 def _engines(
-    path: Path, module: Any, threads: int, options: BenchOptions, result: ModelBench
+    path: Path,
+    meta: ModelMetadata,
+    module: Any,
+    threads: int,
+    options: BenchOptions,
+    result: ModelBench,
 ) -> list[Engine]:
-    """Build the provider's engines; one that cannot run here is recorded with the reason."""
+    """Build the provider's engines; one that cannot run here is recorded with the reason.
+
+    On the CPU, an int8 model runs on ONNX Runtime beside torch's fp32 (``ort-cpu-int8``):
+    given alone, in place of the fp32 ORT engines; in an export folder, after them.
+    """
 
     def fresh() -> Any:  # engines move their module to a device: each gets its own copy
         return copy.deepcopy(module)
 
     if options.provider == "cpu":
+        onnx_files = [(path, meta.precision)]
+        companion = int8_companion(path) if meta.precision == "fp32" else None
+        if companion is not None:
+            onnx_files.append((companion, "int8"))
         builders = {
             "torch-eager": lambda: torch_engine("torch-eager", fresh(), "cpu"),
             "torch-compile": lambda: torch_engine("torch-compile", fresh(), "cpu", True),
-            **{
-                name: functools.partial(ort_cpu_engine, path, threads, name)
-                for name in ORT_CPU_CONFIGS
-            },
         }
+        for file, precision in onnx_files:
+            for config in ORT_CPU_CONFIGS:
+                name = config if precision == "fp32" else f"{config}-{precision}"
+                builders[name] = functools.partial(ort_cpu_engine, file, threads, config, precision)
     else:
         builders = {
             "torch-cuda-eager": lambda: torch_engine("torch-cuda-eager", fresh(), "cuda"),
@@ -348,6 +368,8 @@ def _engines(
         except Skipped as exc:
             result.engines[name] = {"status": "skipped", "reason": str(exc)}
             continue
+        if name.startswith("ort-cuda"):
+            engine.precision = meta.precision
         result.engines[name] = {
             "status": "ok",
             "device": engine.device,
@@ -359,7 +381,7 @@ def _engines(
 
 
 def _first_call(
-    engine: Engine, x: np.ndarray, batch: int, reference: np.ndarray, precision: str
+    engine: Engine, x: np.ndarray, batch: int, reference: np.ndarray
 ) -> tuple[Cell, Runner | None]:
     """Bind and run once (compilation, capture, cuDNN search happen here), then check the
     output. Any error becomes a failed cell with its reason: one engine that does not work
@@ -377,7 +399,7 @@ def _first_call(
         cell.status = "failed"
         cell.reason = f"{type(exc).__name__}: {_first_line(exc)}"
         return cell, None
-    tolerance = profile_for(precision, "CUDA" if engine.device == "cuda" else "CPU")
+    tolerance = profile_for(engine.precision, "CUDA" if engine.device == "cuda" else "CPU")
     comparison = compare(output, reference, tolerance)
     cell.max_abs_diff = comparison.max_abs
     cell.agrees = comparison.passed
@@ -470,10 +492,10 @@ def _torch_tensor(x: np.ndarray) -> Any:
 def _metadata(path: Path, sha256: str, checkpoint: Path) -> ModelMetadata:
     model = onnx.load(str(path), load_external_data=False)
     meta = metadata_from_map({p.key: p.value for p in model.metadata_props}, str(path))
-    if meta.precision != "fp32":
+    if meta.precision not in ("fp32", "int8"):
         raise InputError(
-            f"{path}: a {meta.precision} model; bench compares torch and ONNX Runtime at the "
-            "same precision, so give an fp32 export"
+            f"{path}: a {meta.precision} model; bench compares ONNX Runtime with torch's fp32, "
+            "so give an fp32 or int8 export"
         )
     if meta.source_sha256 and meta.source_sha256 != sha256:
         raise InputError(
