@@ -249,6 +249,7 @@ def _export(
             name_nodes(model)
             model = to_float16(model, keep_float32=_precise_nodes(model, meta.role))
         if options.int8:
+            name_nodes(model)
             model, quantization = quantize_int8(
                 model,
                 calibration,

@@ -199,7 +199,8 @@ def run_bench(
                 module = ckpt.generator(ema=meta.weights != "raw")
             else:
                 module = ckpt.discriminator()
-            report.models.append(_bench_model(path, meta, module, matmul, threads, options, report))
+            bench = _bench_model(path, meta, module, matmul, threads, options, report, ckpt)
+            report.models.append(bench)
     report.machine["loadavg_end"] = _loadavg()
     report.seconds = round(time.perf_counter() - start, 3)
     return report
@@ -260,6 +261,7 @@ def _bench_model(
     threads: int,
     options: BenchOptions,
     report: BenchReport,
+    ckpt: Any,
 ) -> ModelBench:
     nodes = node_macs(path)
     flops = 2 * sum(n.macs for n in nodes)
@@ -282,7 +284,7 @@ def _bench_model(
     failed: dict[str, str] = {}
     size = options.matmul_size or MATMUL_SIZE[options.provider]
     for batch in sizes:
-        x = _inputs(meta, batch)
+        x = _inputs(meta, batch, ckpt)
         reference = module(_torch_tensor(x)).numpy()
         runners: dict[str, Runner] = {}
         cells: dict[str, Cell] = {}
@@ -474,13 +476,14 @@ def _matmul_weight(n: int) -> np.ndarray:
     return np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
 
 
-def _inputs(meta: ModelMetadata, batch: int) -> np.ndarray:
-    """G: z by the latent convention (seed 0). D: uniform images in [-1, 1], the range it
-    was trained on; timing does not depend on the values, agreement holds for any."""
+def _inputs(meta: ModelMetadata, batch: int, ckpt: Any) -> np.ndarray:
+    """G: z by the latent convention (seed 0). D: G_ema's samples of that z, what D is fed
+    in use (timing does not depend on the values; an int8 D's agreement does, as its ranges
+    were calibrated on real and generated images)."""
+    z = latent(batch, ckpt.config.model.nz, seed=0)
     if meta.role == "generator":
-        return latent(batch, meta.nz, seed=0)
-    rng = np.random.default_rng(0)
-    return rng.uniform(-1, 1, (batch, *meta.image_shape)).astype(np.float32)
+        return z
+    return ckpt.generator()(_torch_tensor(z)).numpy()
 
 
 def _torch_tensor(x: np.ndarray) -> Any:

@@ -101,10 +101,17 @@ class Int8Judge:
     def __call__(
         self, reference: Sampler, candidate: Sampler, meta: ModelMetadata
     ) -> DistributionCheck:
+        from ganport.core.errors import InputError
         from ganport.infer.compare.quality.feature_net import check_same_data, feature_net_for
         from ganport.train.data import load_dataset
 
-        dataset = load_dataset(meta.dataset, meta.height, meta.channels)
+        try:
+            dataset = load_dataset(meta.dataset, meta.height, meta.channels)
+        except InputError as exc:
+            raise InputError(
+                f"the int8 check compares samples on the run's data set, which is not here "
+                f"({exc}); export with --no-check to skip every check"
+            ) from exc
         if self.net is None:
             self.net = feature_net_for(dataset, cache_dir=self.cache_dir)
         check_same_data(self.net, dataset)
