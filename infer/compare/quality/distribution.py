@@ -83,7 +83,7 @@ def compare_samples(
         _figures(_sample(sampler, z), net, stats, asked) for sampler in (reference, candidate)
     ]
     check = DistributionCheck(n, seed, figures[0], figures[1], bounds)
-    check.problems = _problems(figures[0], figures[1], bounds)
+    check.problems = bound_problems(figures[0], figures[1], bounds)
     return check
 
 
@@ -146,7 +146,10 @@ def _figures(
     )
 
 
-def _problems(fp32: SampleFigures, int8: SampleFigures, bounds: DistributionBounds) -> list[str]:
+def bound_problems(
+    fp32: SampleFigures, int8: SampleFigures, bounds: DistributionBounds
+) -> list[str]:
+    """What puts ``int8`` out of ``bounds`` of ``fp32``, one line per figure."""
     problems = []
     if not int8.classifier_score >= fp32.classifier_score - bounds.classifier_score_drop:
         problems.append(
