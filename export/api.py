@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -33,6 +35,13 @@ from ganport.export.convert import (
     to_float16,
 )
 from ganport.export.fold import fold_batchnorm
+from ganport.export.quantize import (
+    CALIBRATION_SEED,
+    DEFAULT_CALIBRATION,
+    DEFAULT_METHOD,
+    quantize_int8,
+)
+from ganport.export.rewrite import gemm_stem, int8_form
 from ganport.export.runtimes import check_loadable
 from ganport.train.checkpoint import Checkpoint, load_checkpoint, versions
 
@@ -40,13 +49,26 @@ DEFAULT_OPSET = 18
 DEFAULT_EXPORTER = "dynamo"
 
 
+# An int8 generator's judge: (fp32 sampler, int8 sampler, metadata) → an object with
+# ``passed``, ``problems`` and ``to_dict()``; infer.compare's Int8Judge is the one the CLI uses.
+Sampler = Callable[[np.ndarray], np.ndarray]
+Int8Judge = Callable[[Sampler, Sampler, ModelMetadata], Any]
+
+
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to export. ``static_batch`` fixes the batch size; ``fp16`` halves the weights."""
+    """How to export. ``static_batch`` fixes the batch size; ``fp16`` halves the weights;
+    ``int8`` quantizes them (``calibration`` samples, ``calibration_method``), and
+    ``int8_judge`` compares an int8 generator's samples with the fp32 model's."""
 
     opset: int = DEFAULT_OPSET
     exporter: str = DEFAULT_EXPORTER
     fp16: bool = False
+    int8: bool = False
+    calibration: int = DEFAULT_CALIBRATION
+    calibration_method: str = DEFAULT_METHOD
+    int8_judge: Int8Judge | None = None
+    gemm_stem: bool = True  # a DCGAN G's first ConvTranspose as Gemm + Reshape (rewrite.py)
     static_batch: int | None = None
     weights: str = "ema"
     check: bool = True
@@ -81,6 +103,7 @@ class ExportResult:
             outputs=[_describe_value(v) for v in model.graph.output],
             export_seconds=round(self.seconds, 3),
             checks=self.checks.to_dict() if self.checks else None,
+            quantization=self.metadata.quantization or None,
         )
 
 
@@ -113,7 +136,8 @@ def export_generator(
         **base,
         **_variant(options),
     )
-    return _export(module, z, Path(path), meta, options)
+    calibration = latent(options.calibration, base["nz"], seed=CALIBRATION_SEED)
+    return _export(module, z, Path(path), meta, options, calibration)
 
 
 def export_discriminator(
@@ -138,11 +162,17 @@ def export_discriminator(
         base = _checkpoint_fields(ckpt, "raw")
         if check_images is None:
             check_images = discriminator_check_images(ckpt, max(options.check_batch_sizes))
+        calibration = (
+            discriminator_check_images(ckpt, options.calibration, seed=CALIBRATION_SEED, last=True)
+            if options.int8
+            else None
+        )
     else:
         if not isinstance(source, nn.Module) or image_shape is None:
             raise InputError("exporting your own discriminator module needs image_shape=(C, H, W)")
         module, shape = source.eval(), tuple(image_shape)
         base = {"arch": type(source).__name__, "nz": 1, "weights": "raw"}
+        calibration = None
     n = max(options.check_batch_sizes)
     if check_images is None:
         check_images = np.random.default_rng(0).uniform(-1, 1, (n, *shape)).astype(np.float32)
@@ -158,20 +188,29 @@ def export_discriminator(
         **base,
         **_variant(options),
     )
-    return _export(module, images, Path(path), meta, options)
+    if calibration is None:  # your own D: calibrated on the images it is checked with
+        calibration = np.asarray(check_images, dtype=np.float32)
+    return _export(module, images, Path(path), meta, options, calibration)
 
 
-def discriminator_check_images(ckpt: Checkpoint, n: int) -> np.ndarray:
-    """Half real images from the run's data set, half G_ema samples: what D really sees."""
+def discriminator_check_images(
+    ckpt: Checkpoint, n: int, seed: int = 1, last: bool = False
+) -> np.ndarray:
+    """Half real images from the run's data set, half G_ema samples: what D really sees.
+
+    The real images are the data set's first ``n // 2`` (its last with ``last``: int8
+    calibration takes those, so it never sees the images the checks run on).
+    """
     from ganport.train.data import load_dataset
 
     model = ckpt.config.model
     with torch.no_grad():
-        fake = ckpt.generator()(torch.from_numpy(latent(n, model.nz, seed=1))).numpy()
+        fake = ckpt.generator()(torch.from_numpy(latent(n, model.nz, seed=seed))).numpy()
     try:
-        real = load_dataset(ckpt.config.data, model.image_size, model.channels).images[: n // 2]
+        images = load_dataset(ckpt.config.data, model.image_size, model.channels).images
     except InputError:
         return fake  # the training data is not on this machine: G samples only
+    real = images[len(images) - n // 2 :] if last else images[: n // 2]
     mixed = fake.copy()
     mixed[0::2][: len(real)] = real.numpy()[: len(mixed[0::2])]
     return mixed
@@ -183,9 +222,17 @@ def _export(
     path: Path,
     meta: ModelMetadata,
     options: ExportOptions,
+    calibration: np.ndarray,
 ) -> ExportResult:
     module = module.eval()
     exported = fold_batchnorm(module) if options.fold_batchnorm else module
+    rewrites: list[str] = []
+    if options.gemm_stem and gemm_stem(exported) is not exported:
+        exported, rewrites = gemm_stem(exported), ["gemm stem"]
+    if options.int8:
+        exported, more = int8_form(exported)
+        rewrites += more
+    meta = dataclasses.replace(meta, rewrites=rewrites)
     start = time.perf_counter()
     with atomic_path(path) as tmp:
         model = export_module(
@@ -201,6 +248,16 @@ def _export(
         if options.fp16:
             name_nodes(model)
             model = to_float16(model, keep_float32=_precise_nodes(model, meta.role))
+        if options.int8:
+            name_nodes(model)
+            model, quantization = quantize_int8(
+                model,
+                calibration,
+                method=options.calibration_method,
+                calibration_data=_calibration_data(meta),
+                keep_float=_int8_float_nodes(model, meta.role),
+            )
+            meta = dataclasses.replace(meta, quantization=quantization.to_dict())
         fit_ir_version(model)
         meta = dataclasses.replace(meta, opset=opset_of(model), ir_version=model.ir_version)
         onnx.helper.set_model_props(model, {METADATA_KEY: meta.to_json()})
@@ -232,6 +289,29 @@ def _precise_nodes(model: onnx.ModelProto, role: str) -> list[str]:
     return [weighted[0].name] if weighted and weighted[0].op_type == "Conv" else []
 
 
+def _int8_float_nodes(model: onnx.ModelProto, role: str) -> list[str]:
+    """Nodes an int8 export keeps in float32 besides the class rule, by measurement on the
+    default run (README, int8 export).
+
+    G: its first weighted layer. It reads z (about ±4.5) and the class one-hot through one
+    uint8 scale; quantized it moved FID 0.526 → 0.549 and class-as-asked 98.2 → 97.9 %,
+    float (a fraction of a percent of G's work) 0.525 and 98.15 %. D: its last layer, which
+    writes the logit: quantized, logits beyond the calibration range are clipped (max error
+    3.7 on logits of RMS 3.8); float, 0.58, and 99.85 % of real/fake decisions unchanged.
+    """
+    weighted = [n.name for n in model.graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    if not weighted:
+        return []
+    return [weighted[0]] if role == "generator" else [weighted[-1]]
+
+
+def _calibration_data(meta: ModelMetadata) -> str:
+    if meta.role == "generator":
+        return f"latent-convention z, seed {CALIBRATION_SEED}"
+    source = meta.dataset or "the check images"
+    return f"half real images of {source} (its last), half G_ema samples (seed {CALIBRATION_SEED})"
+
+
 def _run_checks(
     module: nn.Module,
     example: torch.Tensor,
@@ -247,7 +327,7 @@ def _run_checks(
     inputs = example.numpy()
     if options.static_batch and inputs.shape[0] < options.static_batch:
         inputs = np.resize(inputs, (options.static_batch, *inputs.shape[1:]))
-    return check_export(
+    report = check_export(
         path,
         reference,
         inputs,
@@ -255,6 +335,17 @@ def _run_checks(
         static_batch=options.static_batch,
         batch_sizes=sizes,
     )
+    if options.int8 and meta.role == "generator" and report.passed and options.int8_judge:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+        def candidate(z: np.ndarray) -> np.ndarray:
+            return session.run(None, {meta.input_name: z})[0]
+
+        verdict = options.int8_judge(reference, candidate, meta)
+        report.distribution = verdict.to_dict()
+        for problem in verdict.problems:
+            report.fail(f"int8 against fp32 on the feature network: {problem}")
+    return report
 
 
 def _options(options: ExportOptions | None, overrides: dict[str, Any]) -> ExportOptions:
@@ -262,6 +353,10 @@ def _options(options: ExportOptions | None, overrides: dict[str, Any]) -> Export
         chosen = dataclasses.replace(options or ExportOptions(), **overrides)
     except TypeError as exc:
         raise InputError(f"unknown export option ({exc})") from exc
+    if chosen.int8 and chosen.fp16:
+        raise InputError("an export is fp16 or int8, not both (export_checkpoint writes each)")
+    if chosen.int8 and chosen.calibration < 1:
+        raise InputError(f"int8 calibration needs at least 1 sample, not {chosen.calibration}")
     if chosen.oldest_onnxruntime:
         check_loadable(chosen.opset, chosen.oldest_onnxruntime)
     return chosen
@@ -269,7 +364,7 @@ def _options(options: ExportOptions | None, overrides: dict[str, Any]) -> Export
 
 def _variant(options: ExportOptions) -> dict[str, Any]:
     return {
-        "precision": "fp16" if options.fp16 else "fp32",
+        "precision": "int8" if options.int8 else "fp16" if options.fp16 else "fp32",
         "static_batch": options.static_batch,
         "exporter": options.exporter,
         "producer": {**versions(), "onnx": onnx.__version__},

@@ -21,9 +21,12 @@ from ganport.export.api import ExportOptions, ExportResult, export_discriminator
 from ganport.train.checkpoint import Checkpoint, load_checkpoint, versions
 
 
-def variant_name(role: str, fp16: bool = False, static_batch: int | None = None) -> str:
+def variant_name(
+    role: str, fp16: bool = False, static_batch: int | None = None, int8: bool = False
+) -> str:
     """File name of one export variant, so variants sit side by side in one folder."""
-    suffix = ("_fp16" if fp16 else "") + (f"_batch{static_batch}" if static_batch else "")
+    suffix = ("_fp16" if fp16 else "") + ("_int8" if int8 else "")
+    suffix += f"_batch{static_batch}" if static_batch else ""
     return f"{role}{suffix}.onnx"
 
 
@@ -36,8 +39,9 @@ def export_checkpoint(
     """Export G and/or D of a checkpoint into ``out_dir`` (default: beside it).
 
     Always writes the fp32 model with a symbolic batch; ``options.fp16`` adds
-    ``*_fp16.onnx`` and ``options.static_batch`` adds ``*_batchN.onnx`` beside it. The
-    folder is locked while the export writes: a second job writing there is refused.
+    ``*_fp16.onnx``, ``options.int8`` adds ``*_int8.onnx`` and ``options.static_batch``
+    adds ``*_batchN.onnx`` beside it. The folder is locked while the export writes: a second
+    job writing there is refused.
     """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     if which not in (*ROLES, "both"):
@@ -45,10 +49,12 @@ def export_checkpoint(
     options = options or ExportOptions()
     out = Path(out_dir) if out_dir is not None else Path(ckpt.path or ".").parent
     roles = ROLES if which == "both" else (which,)
-    base = dataclasses.replace(options, fp16=False, static_batch=None)
+    base = dataclasses.replace(options, fp16=False, int8=False, static_batch=None)
     variants = [base]
     if options.fp16:
         variants.append(dataclasses.replace(base, fp16=True))
+    if options.int8:
+        variants.append(dataclasses.replace(base, int8=True))
     if options.static_batch:
         variants.append(dataclasses.replace(base, static_batch=options.static_batch))
     results: list[ExportResult] = []
@@ -56,8 +62,8 @@ def export_checkpoint(
         for role in roles:
             export = export_generator if role == "generator" else export_discriminator
             for variant in variants:
-                path = out / variant_name(role, variant.fp16, variant.static_batch)
-                results.append(export(ckpt, path, options=variant))
+                name = variant_name(role, variant.fp16, variant.static_batch, variant.int8)
+                results.append(export(ckpt, out / name, options=variant))
         manifest = Manifest(
             source=ManifestSource(
                 checkpoint=str(ckpt.path) if ckpt.path else None,

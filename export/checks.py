@@ -38,6 +38,8 @@ class CheckReport:
     rtol: float = 0.0
     batches: list[BatchCheck] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # int8 generators: sample quality against the fp32 model (infer.compare's judge)
+    distribution: dict | None = None
 
     def fail(self, problem: str) -> None:
         self.passed = False

@@ -55,7 +55,7 @@ def export_module(
         )
     batch = static_batch or 2
     example = example[:1].expand(batch, *example.shape[1:]).contiguous()
-    with _quiet():
+    with quiet():
         if exporter == "torchscript":
             axes = None if static_batch else {input_name: {0: "batch"}, output_name: {0: "batch"}}
             torch.onnx.export(
@@ -175,9 +175,9 @@ def to_float16(model: onnx.ModelProto, keep_float32: Iterable[str] = ()) -> onnx
     from onnxruntime.transformers.onnx_model import OnnxModel
 
     name_nodes(model)
-    blocked = _comparison_inputs(model) | set(keep_float32)
+    blocked = comparison_inputs(model) | set(keep_float32)
     del model.graph.value_info[:]  # stale float32 types the converter would mistake
-    with _quiet():
+    with quiet():
         converted = convert_float_to_float16(
             model, keep_io_types=True, node_block_list=sorted(blocked)
         )
@@ -197,7 +197,7 @@ def name_nodes(model: onnx.ModelProto) -> None:
 COMPARISONS = {"Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Equal"}
 
 
-def _comparison_inputs(model: onnx.ModelProto) -> set[str]:
+def comparison_inputs(model: onnx.ModelProto) -> set[str]:
     """Names of the comparison nodes that read floats, and of every node they depend on."""
     producers = {out: node for node in model.graph.node for out in node.output}
     names: set[str] = set()
@@ -264,7 +264,7 @@ def _name_batch_axis(model: onnx.ModelProto) -> None:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet() -> Iterator[None]:
     """The exporters print deprecation notes and progress; keep the CLI's output readable."""
     names = ("torch.onnx", "torch.export", "onnxscript", "torch._dynamo")
     loggers = [logging.getLogger(n) for n in names]

@@ -27,7 +27,7 @@ from ganport.cli.options import (
     "--atol",
     type=click.FloatRange(min=0),
     default=None,
-    help="Override the profile's atol (fp32-cpu 1e-5, fp32-cuda 1e-4, fp16 1e-2).",
+    help="Override the profile's atol (fp32-cpu 1e-5, fp32-cuda 1e-4, fp16 1e-2, int8 0.5).",
 )
 @click.option(
     "--rtol", type=click.FloatRange(min=0), default=None, help="Override the profile's rtol."
@@ -38,6 +38,20 @@ from ganport.cli.options import (
     type=click.IntRange(0),
     default=1000,
     help="Samples in the distribution sweep (0: skip it).",
+)
+@click.option(
+    "--distribution-samples",
+    type=click.IntRange(0),
+    default=2000,
+    show_default=True,
+    help="Samples judging an int8 generator on the feature network (0: skip).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the feature network for int8 models is kept "
+    "[default: $XDG_CACHE_HOME/ganport/feature_nets, else ~/.cache/ganport/feature_nets].",
 )
 @json_option()
 @junit_option
@@ -51,6 +65,8 @@ def parity_command(
     rtol: float | None,
     tf32: bool,
     samples: int,
+    distribution_samples: int,
+    cache_dir: Path | None,
     json_path: Path | None,
     junit: Path | None,
 ) -> None:
@@ -69,6 +85,8 @@ def parity_command(
         rtol=rtol,
         sweep_samples=samples,
         use_tf32=tf32,
+        distribution_samples=distribution_samples,
+        cache_dir=cache_dir,
     )
     click.echo(summary_table(result))
     for note in result.notes:

@@ -48,6 +48,7 @@ class ManifestModel:
     outputs: list[dict[str, Any]]
     export_seconds: float
     checks: dict[str, Any] | None
+    quantization: dict[str, Any] | None = None  # int8 files: as in their metadata
 
 
 @dataclass(frozen=True)

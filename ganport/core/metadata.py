@@ -45,6 +45,10 @@ class ModelMetadata:
     output_range: tuple[float, float] | None = (-1.0, 1.0)
     classes: int = 0
     model_config: dict[str, Any] = field(default_factory=dict)
+    # exact graph rewrites the exporter applied (ganport.export.rewrite), e.g. "gemm stem"
+    rewrites: list[str] = field(default_factory=list)
+    # precision "int8": how it was quantized (method, calibration, what stayed float)
+    quantization: dict[str, Any] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 

@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+# int8's element-wise bound, in units of the output's scale (max(1, RMS)): see PROFILES.
+INT8_ATOL = 0.5
+
 # Batch sizes every check runs at: 1, 2, an odd size, and one large enough for batched kernels.
 CHECK_BATCH_SIZES = (1, 2, 7, 64)
 
@@ -49,7 +52,28 @@ PROFILES = {
     # rounding only the weights of the fp32 graph gives the same error), so the absolute
     # part scales with the output: 1e-2 of its RMS, at least 1e-2.
     "fp16": Tolerance("fp16", 1e-2, 1e-2, scaled=True),
+    # int8 cannot match torch element by element; this bound only catches gross breakage
+    # (a wrong layer, a wrong class, NaN). Whether the int8 model still draws what the
+    # fp32 one draws is judged on distributions: DistributionBounds.
+    "int8": Tolerance("int8", INT8_ATOL, INT8_ATOL, scaled=True),
 }
+
+
+@dataclass(frozen=True)
+class DistributionBounds:
+    """How far an int8 generator's sample quality may fall from its fp32 model's, measured
+    on the ``ganport evaluate`` feature network on the same seeds (README, int8 export)."""
+
+    classifier_score_drop: float = 0.2  # at most this much below fp32
+    fid_ratio: float = 1.25  # at most 25 % above fp32's FID
+    classes_lost: int = 0  # covers every class fp32 covers
+    class_as_asked_drop: float = 0.01  # at most 1 point below fp32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+INT8_BOUNDS = DistributionBounds()
 
 
 def profile_for(
@@ -60,8 +84,8 @@ def profile_for(
     rtol: float | None = None,
 ) -> Tolerance:
     """The profile for a model's precision and the provider that ran it, with overrides."""
-    if precision == "fp16":
-        base = PROFILES["fp16"]
+    if precision in ("fp16", "int8"):
+        base = PROFILES[precision]
     elif provider.startswith("CUDA"):
         base = PROFILES["fp32-cuda-tf32" if tf32 else "fp32-cuda"]
     else:

@@ -178,7 +178,7 @@ def run_bench(
             "batch_sizes": list(options.batch_sizes),
             "plan": asdict(options.plan),
             "torch_compile": options.compile,
-            "precision": "fp32 on every engine (TF32 off)",
+            "precision": "fp32 on every engine (TF32 off); *-int8 engines run the int8 model",
             "matmul_size": options.matmul_size or MATMUL_SIZE[options.provider],
             "floor": "FLOPs per batch / the faster of torch.mm and ONNX Runtime MatMul, "
             "timed interleaved with the engines at the same threads",
@@ -200,14 +200,22 @@ def run_bench(
                 module = ckpt.generator(ema=meta.weights != "raw")
             else:
                 module = ckpt.discriminator()
-            report.models.append(_bench_model(path, meta, module, matmul, threads, options, report))
+            bench = _bench_model(path, meta, module, matmul, threads, options, report, ckpt)
+            report.models.append(bench)
     report.machine["loadavg_end"] = _loadavg()
     report.seconds = round(time.perf_counter() - start, 3)
     return report
 
 
+def int8_companion(path: Path) -> Path | None:
+    """``generator_int8.onnx`` beside ``generator.onnx`` (an ``--int8`` export), if any."""
+    companion = path.with_name(f"{path.stem}_int8.onnx")
+    return companion if path.parent.is_dir() and companion.is_file() else None
+
+
 def find_models(target: str | os.PathLike[str]) -> list[Path]:
-    """generator.onnx and discriminator.onnx of an export folder, or the one file given."""
+    """generator.onnx and discriminator.onnx of an export folder, or the one file given
+    (their int8 files, when the export has them, join as engines: ``int8_companion``)."""
     path = Path(target)
     if path.is_dir():
         found = [path / name for name in MODEL_FILES if (path / name).is_file()]
@@ -254,6 +262,7 @@ def _bench_model(
     threads: int,
     options: BenchOptions,
     report: BenchReport,
+    ckpt: Any,
 ) -> ModelBench:
     nodes = node_macs(path)
     flops = 2 * sum(n.macs for n in nodes)
@@ -266,7 +275,7 @@ def _bench_model(
         flops_per_sample=flops,
         macs_per_node=[asdict(n) for n in nodes],
     )
-    engines = _engines(path, module, threads, options, result)
+    engines = _engines(path, meta, module, threads, options, result)
     if not engines:
         return result
     sizes = options.batch_sizes
@@ -276,7 +285,7 @@ def _bench_model(
     failed: dict[str, str] = {}
     size = options.matmul_size or MATMUL_SIZE[options.provider]
     for batch in progress(sizes, desc=f"bench {path.name}", unit="batch size"):
-        x = _inputs(meta, batch)
+        x = _inputs(meta, batch, ckpt)
         reference = module(_torch_tensor(x)).numpy()
         runners: dict[str, Runner] = {}
         cells: dict[str, Cell] = {}
@@ -284,7 +293,7 @@ def _bench_model(
             if engine.name in failed:
                 cells[engine.name] = Cell(engine.name, batch, "failed", failed[engine.name])
                 continue
-            cell, runner = _first_call(engine, x, batch, reference, meta.precision)
+            cell, runner = _first_call(engine, x, batch, reference)
             cells[engine.name] = cell
             if runner is None:
                 failed[engine.name] = cell.reason or "failed"
@@ -316,22 +325,35 @@ def _bench_model(
 
 
 def _engines(
-    path: Path, module: Any, threads: int, options: BenchOptions, result: ModelBench
+    path: Path,
+    meta: ModelMetadata,
+    module: Any,
+    threads: int,
+    options: BenchOptions,
+    result: ModelBench,
 ) -> list[Engine]:
-    """Build the provider's engines; one that cannot run here is recorded with the reason."""
+    """Build the provider's engines; one that cannot run here is recorded with the reason.
+
+    On the CPU, an int8 model runs on ONNX Runtime beside torch's fp32 (``ort-cpu-int8``):
+    given alone, in place of the fp32 ORT engines; in an export folder, after them.
+    """
 
     def fresh() -> Any:  # engines move their module to a device: each gets its own copy
         return copy.deepcopy(module)
 
     if options.provider == "cpu":
+        onnx_files = [(path, meta.precision)]
+        companion = int8_companion(path) if meta.precision == "fp32" else None
+        if companion is not None:
+            onnx_files.append((companion, "int8"))
         builders = {
             "torch-eager": lambda: torch_engine("torch-eager", fresh(), "cpu"),
             "torch-compile": lambda: torch_engine("torch-compile", fresh(), "cpu", True),
-            **{
-                name: functools.partial(ort_cpu_engine, path, threads, name)
-                for name in ORT_CPU_CONFIGS
-            },
         }
+        for file, precision in onnx_files:
+            for config in ORT_CPU_CONFIGS:
+                name = config if precision == "fp32" else f"{config}-{precision}"
+                builders[name] = functools.partial(ort_cpu_engine, file, threads, config, precision)
     else:
         builders = {
             "torch-cuda-eager": lambda: torch_engine("torch-cuda-eager", fresh(), "cuda"),
@@ -349,6 +371,8 @@ def _engines(
         except Skipped as exc:
             result.engines[name] = {"status": "skipped", "reason": str(exc)}
             continue
+        if name.startswith("ort-cuda"):
+            engine.precision = meta.precision
         result.engines[name] = {
             "status": "ok",
             "device": engine.device,
@@ -360,7 +384,7 @@ def _engines(
 
 
 def _first_call(
-    engine: Engine, x: np.ndarray, batch: int, reference: np.ndarray, precision: str
+    engine: Engine, x: np.ndarray, batch: int, reference: np.ndarray
 ) -> tuple[Cell, Runner | None]:
     """Bind and run once (compilation, capture, cuDNN search happen here), then check the
     output. Any error becomes a failed cell with its reason: one engine that does not work
@@ -378,7 +402,7 @@ def _first_call(
         cell.status = "failed"
         cell.reason = f"{type(exc).__name__}: {_first_line(exc)}"
         return cell, None
-    tolerance = profile_for(precision, "CUDA" if engine.device == "cuda" else "CPU")
+    tolerance = profile_for(engine.precision, "CUDA" if engine.device == "cuda" else "CPU")
     comparison = compare(output, reference, tolerance)
     cell.max_abs_diff = comparison.max_abs
     cell.agrees = comparison.passed
@@ -453,13 +477,14 @@ def _matmul_weight(n: int) -> np.ndarray:
     return np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
 
 
-def _inputs(meta: ModelMetadata, batch: int) -> np.ndarray:
-    """G: z by the latent convention (seed 0). D: uniform images in [-1, 1], the range it
-    was trained on; timing does not depend on the values, agreement holds for any."""
+def _inputs(meta: ModelMetadata, batch: int, ckpt: Any) -> np.ndarray:
+    """G: z by the latent convention (seed 0). D: G_ema's samples of that z, what D is fed
+    in use (timing does not depend on the values; an int8 D's agreement does, as its ranges
+    were calibrated on real and generated images)."""
+    z = latent(batch, ckpt.config.model.nz, seed=0)
     if meta.role == "generator":
-        return latent(batch, meta.nz, seed=0)
-    rng = np.random.default_rng(0)
-    return rng.uniform(-1, 1, (batch, *meta.image_shape)).astype(np.float32)
+        return z
+    return ckpt.generator()(_torch_tensor(z)).numpy()
 
 
 def _torch_tensor(x: np.ndarray) -> Any:
@@ -471,10 +496,10 @@ def _torch_tensor(x: np.ndarray) -> Any:
 def _metadata(path: Path, sha256: str, checkpoint: Path) -> ModelMetadata:
     model = onnx.load(str(path), load_external_data=False)
     meta = metadata_from_map({p.key: p.value for p in model.metadata_props}, str(path))
-    if meta.precision != "fp32":
+    if meta.precision not in ("fp32", "int8"):
         raise InputError(
-            f"{path}: a {meta.precision} model; bench compares torch and ONNX Runtime at the "
-            "same precision, so give an fp32 export"
+            f"{path}: a {meta.precision} model; bench compares ONNX Runtime with torch's fp32, "
+            "so give an fp32 or int8 export"
         )
     if meta.source_sha256 and meta.source_sha256 != sha256:
         raise InputError(

@@ -55,6 +55,7 @@ class Engine:
     bind: Callable[[np.ndarray], Runner]
     setup_s: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"  # the model this engine runs: how its output is judged
 
 
 class Skipped(Exception):
@@ -120,23 +121,28 @@ def torch_cuda_graph_engine(module: Any) -> Engine:
     return Engine("torch-cuda-graph", "cuda", bind, 0.0, {"mode": "torch.cuda.CUDAGraph"})
 
 
-def ort_cpu_engine(path: Path, threads: int, name: str = "ort-cpu") -> Engine:
+def ort_cpu_engine(
+    path: Path, threads: int, config: str = "ort-cpu", precision: str = "fp32"
+) -> Engine:
     """ONNX Runtime's CPU provider with IO binding on preallocated host buffers.
 
     The session starts from ``create_session`` (``threads`` intra-op
     threads, sequential execution so no inter-op pool, every graph optimisation): what
     ``ganport sample`` runs. Configurations other than ORT's default add their session
-    config entries (``ORT_CPU_CONFIGS[name]``) to those options, as create_session takes none.
+    config entries (``ORT_CPU_CONFIGS[config]``) to those options, as create_session takes
+    none. An int8 model's engine is named ``<config>-int8``.
     """
     start = time.perf_counter()
     session, _ = create_session(path, "cpu", intra_op_threads=threads)
-    if ORT_CPU_CONFIGS[name]:
+    if ORT_CPU_CONFIGS[config]:
         options = session.get_session_options()
-        for key, value in ORT_CPU_CONFIGS[name].items():
+        for key, value in ORT_CPU_CONFIGS[config].items():
             options.add_session_config_entry(key, value)
         session = ort.InferenceSession(str(path), options, providers=[CPU])
     setup = time.perf_counter() - start
-    return Engine(name, "cpu", _ort_binder(session, "cpu"), setup, _ort_settings(session))
+    name = config if precision == "fp32" else f"{config}-{precision}"
+    settings = {**_ort_settings(session), "model": path.name, "precision": precision}
+    return Engine(name, "cpu", _ort_binder(session, "cpu"), setup, settings, precision)
 
 
 def ort_cuda_engine(path: Path, threads: int, cuda_graph: bool) -> Engine:

@@ -32,6 +32,7 @@ DEFAULT_BATCH_SIZES = CHECK_BATCH_SIZES
 DEFAULT_SEEDS = (0, 1, 2)
 SWEEP_SEED = 10_000  # away from the per-case seeds
 SWEEP_BATCH = 100  # rows per run in the sweep (a static-batch model: its batch)
+DISTRIBUTION_SAMPLES = 2000  # int8 generators' samples on the feature network
 
 
 @dataclass
@@ -103,6 +104,8 @@ class ParityReport:
     tolerances: dict[str, dict[str, Any]] = field(default_factory=dict)
     cases: list[Case] = field(default_factory=list)
     sweeps: list[Sweep] = field(default_factory=list)
+    # int8 generators: samples against the checkpoint's on the feature network, per file
+    distributions: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
@@ -114,6 +117,7 @@ class ParityReport:
             not self.problems
             and all(c.passed for c in self.cases)
             and all(s.passed for s in self.sweeps)
+            and all(d.passed for d in self.distributions.values())
         )
 
     def failures(self) -> list[str]:
@@ -129,6 +133,11 @@ class ParityReport:
             )
             lines.append(f"{case.name}: {what}" + (f" — {case.hint}" if case.hint else ""))
         lines += [f"sweep {s.model}: {s.reason}" for s in self.sweeps if not s.passed]
+        lines += [
+            f"distribution {model}: {'; '.join(d.problems)}"
+            for model, d in self.distributions.items()
+            if not d.passed
+        ]
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +151,7 @@ class ParityReport:
             "tolerances": self.tolerances,
             "cases": [c.to_dict() for c in self.cases],
             "sweeps": [s.to_dict() for s in self.sweeps],
+            "distributions": {model: d.to_dict() for model, d in self.distributions.items()},
             "problems": self.problems,
             "notes": self.notes,
             "failures": self.failures(),
@@ -174,8 +184,17 @@ def run_parity(
     rtol: float | None = None,
     sweep_samples: int = 1000,
     use_tf32: bool = False,
+    distribution_samples: int = DISTRIBUTION_SAMPLES,
+    feature_net: Any = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> ParityReport:
-    """Compare every model in ``target`` with ``checkpoint``; returns the full report."""
+    """Compare every model in ``target`` with ``checkpoint``; returns the full report.
+
+    An int8 generator is also judged by distribution (``quality.distribution``):
+    ``distribution_samples`` samples of it and of the checkpoint's generator on the
+    feature network of the run's data set (``feature_net``, else the cached one in
+    ``cache_dir``).
+    """
     import torch
 
     from ganport.train.checkpoint import load_checkpoint, versions
@@ -233,6 +252,13 @@ def run_parity(
                         path, meta, session, ran, reference, nets, sweep_samples, tol, bar.update
                     )
                 )
+            if meta.precision == "int8" and meta.role == "generator" and distribution_samples:
+                judge = (distribution_samples, feature_net, cache_dir)
+                judged = _distribution(ckpt, meta, session, ran, reference, *judge)
+                if isinstance(judged, str):
+                    report.notes.append(f"{path.name}: {judged}")
+                else:
+                    report.distributions[path.name] = judged
     report.seconds = time.perf_counter() - start
     return report
 
@@ -378,6 +404,45 @@ def _sweep(
         d_logit_mean_abs_diff=mean_diff,
         d_logit_std_abs_diff=std_diff,
         allowed_diff=allowed,
+    )
+
+
+def _distribution(
+    ckpt: Any,
+    meta: ModelMetadata,
+    session: Any,
+    provider: str,
+    reference: Any,
+    n: int,
+    feature_net: Any,
+    cache_dir: str | os.PathLike[str] | None,
+) -> Any:
+    """The int8 generator against the checkpoint's on the feature network, or why not."""
+    import torch
+
+    from ganport.infer.compare.quality.distribution import compare_samples
+    from ganport.infer.compare.quality.feature_net import check_same_data, feature_net_for
+    from ganport.train.data import load_dataset
+
+    model = ckpt.config.model
+    try:
+        dataset = load_dataset(ckpt.config.data, model.image_size, model.channels)
+    except InputError as exc:
+        return f"not judged by distribution: the run's data set is not here ({exc})"
+    if feature_net is None:
+        feature_net = feature_net_for(dataset, cache_dir=cache_dir)
+    check_same_data(feature_net, dataset)
+
+    def fp32(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return reference(torch.from_numpy(z)).numpy()
+
+    def int8(z: np.ndarray) -> np.ndarray:
+        (images,) = run(session, provider, {meta.input_name: z}, [meta.output_name])
+        return images
+
+    return compare_samples(
+        fp32, int8, nz=meta.nz, classes=meta.classes, net=feature_net, dataset=dataset, n=n
     )
 
 

@@ -30,6 +30,16 @@ def summary_table(report: ParityReport) -> str:
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    for model, check in report.distributions.items():
+        fp32, int8 = check.reference, check.candidate
+        line = (
+            f"{model} vs checkpoint on {check.n} samples: FID {int8.fid:.4g} vs {fp32.fid:.4g}, "
+            f"classifier score {int8.classifier_score:.3f} vs {fp32.classifier_score:.3f}, "
+            f"classes {int8.classes_covered} vs {fp32.classes_covered}"
+        )
+        if fp32.class_as_asked is not None:
+            line += f", class as asked {int8.class_as_asked:.3f} vs {fp32.class_as_asked:.3f}"
+        lines.append(line + ("  ok" if check.passed else "  FAIL"))
     verdict = "PASS" if report.passed else "FAIL"
     lines.append(
         f"parity {verdict}: {sum(c.passed for c in report.cases)}/{len(report.cases)} "
@@ -46,12 +56,13 @@ def write_junit(report: ParityReport, path: str | os.PathLike[str]) -> None:
     """JUnit XML: one testcase per comparison and per sweep, failures with their cause."""
     cases = report.cases
     sweeps = report.sweeps
+    checks = report.distributions
     failures = sum(not c.passed for c in cases) + sum(not s.passed for s in sweeps)
-    failures += len(report.problems)
+    failures += len(report.problems) + sum(not d.passed for d in checks.values())
     suite = ET.Element(
         "testsuite",
         name="ganport.parity",
-        tests=str(len(cases) + len(sweeps) + len(report.problems)),
+        tests=str(len(cases) + len(sweeps) + len(report.problems) + len(checks)),
         failures=str(failures),
         errors="0",
         time=f"{report.seconds:.3f}",
@@ -73,4 +84,10 @@ def write_junit(report: ParityReport, path: str | os.PathLike[str]) -> None:
         )
         if not s.passed:
             ET.SubElement(case, "failure", message=s.reason)
+    for model, check in checks.items():
+        case = ET.SubElement(
+            suite, "testcase", classname=f"ganport.parity.{model}", name=f"{model}[distribution]"
+        )
+        if not check.passed:
+            ET.SubElement(case, "failure", message="; ".join(check.problems))
     write_bytes(path, ET.tostring(suite, encoding="utf-8", xml_declaration=True))

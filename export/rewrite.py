@@ -1,0 +1,163 @@
+"""Exact rewrites of a generator's ConvTranspose layers into ops ONNX Runtime runs faster.
+
+Both compute the same function with the same weights (to float32 rounding: the export
+check compares the result with the untouched torch model at 1e-5):
+
+- **Gemm stem.** A DCGAN generator starts with ``ConvTranspose2d(nz, C, k, 1, 0)`` on a 1×1
+  input: a matrix product z (batch, nz) @ W (nz, C·k·k) and a reshape. ONNX Runtime's CPU
+  ConvTranspose loops over the batch, re-reading the whole weight per image; as a Linear
+  layer the exporter emits one Gemm for the whole batch.
+- **Sub-pixel form.** A ``ConvTranspose2d(k=4, stride=2, padding=1)`` is four 2×2
+  convolutions, one per output pixel phase, interleaved. Written as one 3×3 ``Conv2d``
+  (padding 1) with 4·C_out output channels, each phase's taps in its own channel block and
+  zeros elsewhere, followed by ``PixelShuffle(2)`` (ONNX DepthToSpace). ONNX Runtime's CPU
+  QDQ path has an int8 kernel for Conv (QLinearConv) but runs a quantized ConvTranspose
+  in float32 on dequantized weights, so only this form gets a generator into int8. It
+  does 2.25× the multiply-adds (the zero taps) and stores 2.25× the weights: worth it in
+  int8, not in float32 (measured: README, int8 export).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ganport.train.models import DCGANGenerator
+
+# Output phase (0 or 1) → {input offset d: kernel index} of a k=4, s=2, p=1 ConvTranspose:
+# output row 2i + a reads input rows i + d with kernel row kh = 2(i - m) + a + 1.
+_PHASE_TAPS = {0: {0: 1, -1: 3}, 1: {1: 0, 0: 2}}
+
+
+class GemmStem(nn.Module):
+    """``ConvTranspose2d(nz, C, k, 1, 0)`` on a 1×1 input, computed as Linear + reshape."""
+
+    def __init__(self, layer: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        nz, channels, kh, kw = layer.weight.shape
+        self.shape = (channels, kh, kw)
+        self.linear = nn.Linear(nz, channels * kh * kw)
+        with torch.no_grad():
+            self.linear.weight.copy_(layer.weight.reshape(nz, -1).t())
+            bias = layer.bias if layer.bias is not None else torch.zeros(channels)
+            self.linear.bias.copy_(bias.repeat_interleave(kh * kw))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1)).reshape(-1, *self.shape)
+
+
+class SubPixelConv(nn.Module):
+    """``ConvTranspose2d(C_in, C_out, 4, 2, 1)`` as ``Conv2d(C_in, 4·C_out, 3, 1, 1)`` +
+    ``PixelShuffle(2)``: channel 4c + 2a + b of the conv is output channel c at phase (a, b)."""
+
+    def __init__(self, layer: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        weight = layer.weight.detach()  # (C_in, C_out, 4, 4)
+        c_in, c_out = weight.shape[:2]
+        taps = torch.zeros(c_out, 2, 2, c_in, 3, 3, dtype=weight.dtype)
+        for a, rows in _PHASE_TAPS.items():
+            for b, cols in _PHASE_TAPS.items():
+                for dh, kh in rows.items():
+                    for dw, kw in cols.items():
+                        taps[:, a, b, :, dh + 1, dw + 1] = weight[:, :, kh, kw].t()
+        self.conv = nn.Conv2d(c_in, 4 * c_out, 3, 1, 1, bias=layer.bias is not None)
+        with torch.no_grad():
+            self.conv.weight.copy_(taps.reshape(4 * c_out, c_in, 3, 3))
+            if layer.bias is not None:
+                self.conv.bias.copy_(layer.bias.repeat_interleave(4))
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.conv(x))
+
+
+def gemm_stem(module: nn.Module) -> nn.Module:
+    """A copy of ganport's DCGAN generator with its first layer as a Gemm; any other module
+    is returned as it is."""
+    if not _is_dcgan_generator(module):
+        return module
+    first = module.net[0]
+    if first.stride != (1, 1) or first.padding != (0, 0) or first.groups != 1:
+        return module
+    rewritten = copy.deepcopy(module)
+    rewritten.net[0] = GemmStem(first)
+    return rewritten
+
+
+def sub_pixel(module: nn.Module) -> nn.Module:
+    """A copy with every ``ConvTranspose2d(k=4, stride=2, padding=1)`` in sub-pixel form.
+
+    In an ``nn.Sequential``, an elementwise activation right after the layer moves before
+    the pixel shuffle (it commutes with it), so the int8 convolution and its activation fuse
+    into one kernel and the shuffle moves uint8 values.
+    """
+    rewritten = copy.deepcopy(module)
+    for parent in list(rewritten.modules()):
+        if isinstance(parent, nn.Sequential):
+            _sub_pixel_sequential(parent)
+        else:
+            for name, child in list(parent.named_children()):
+                if _is_stride2_k4(child):
+                    setattr(parent, name, SubPixelConv(child))
+    return rewritten
+
+
+def int8_form(module: nn.Module) -> tuple[nn.Module, list[str]]:
+    """``module`` with the rewrites an int8 export applies, and their names: a DCGAN
+    generator's ConvTransposes have no int8 kernel on ONNX Runtime's CPU provider."""
+    names = []
+    stem = gemm_stem(module)
+    if stem is not module:
+        module, names = stem, ["gemm stem"]
+    if any(_is_stride2_k4(layer) for layer in module.modules()):
+        module = sub_pixel(module)
+        names.append("sub-pixel ConvTranspose (k4, s2, p1)")
+    return module, names
+
+
+def _sub_pixel_sequential(seq: nn.Sequential) -> None:
+    layers = list(seq)
+    out: list[nn.Module] = []
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        if not _is_stride2_k4(layer):
+            out.append(layer)
+            i += 1
+            continue
+        sub = SubPixelConv(layer)
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(nxt, _COMMUTING):
+            out += [sub.conv, nxt, sub.shuffle]
+            i += 2
+        else:
+            out.append(sub)
+            i += 1
+    for name in list(seq._modules):
+        del seq._modules[name]
+    for index, layer in enumerate(out):
+        seq.add_module(str(index), layer)
+
+
+# Elementwise activations, which commute with a pixel shuffle.
+_COMMUTING = (nn.ReLU, nn.LeakyReLU)
+
+
+def _is_dcgan_generator(module: nn.Module) -> bool:
+    """ganport's DCGAN generator: it reshapes its latent to (batch, inputs, 1, 1) before
+    ``net``, which is what makes its first ConvTranspose a matrix product."""
+    return isinstance(module, DCGANGenerator) and isinstance(module.net[0], nn.ConvTranspose2d)
+
+
+def _is_stride2_k4(layer: nn.Module) -> bool:
+    return (
+        isinstance(layer, nn.ConvTranspose2d)
+        and layer.kernel_size == (4, 4)
+        and layer.stride == (2, 2)
+        and layer.padding == (1, 1)
+        and layer.output_padding == (0, 0)
+        and layer.dilation == (1, 1)
+        and layer.groups == 1
+    )
