@@ -160,6 +160,12 @@ def run_settings(run_dir: Path) -> dict[str, Any]:
         "batch": config.batch_size,
         "lr": f"{config.lr:g}",
         "seed": config.seed,
+        "regularisers": "".join(
+            [
+                f", R1 {config.r1_gamma:g}" if config.r1_gamma else "",
+                ", DiffAugment" * config.augment,
+            ]
+        ),
     }
 
 
@@ -171,7 +177,8 @@ def title(data: CurveData, run_dir: Path) -> str:
         return f"{first}\n(settings unknown: no checkpoint yet)"
     second = (
         f"{settings['arch']} on {settings['data']}, {settings['classes']}, loss {settings['loss']},"
-        f" batch {settings['batch']}, lr {settings['lr']}, seed {settings['seed']}"
+        f" batch {settings['batch']}, lr {settings['lr']}{settings['regularisers']},"
+        f" seed {settings['seed']}"
     )
     return f"{first}\n{second}"
 
