@@ -116,5 +116,10 @@ def test_the_installed_package_carries_its_data_files(tmp_path):
     assert result.returncode == 0, result.stderr
     runners, static, license_files = result.stdout.splitlines()
     assert runners == "['run_models.cjs', 'run_models.py']"
-    assert static == "['ganport.js', 'index.html', 'latent.js', 'style.css']"
+    # Every file of the page in the source tree, and nothing else.
+    import ganport.web
+
+    in_tree = Path(ganport.web.__file__).parent / "static"
+    assert static == str(sorted(p.name for p in in_tree.iterdir() if p.is_file()))
+    assert "numpy-random.js" in static
     assert license_files == f"['ganport-{__version__}.dist-info/licenses/LICENSE']"
