@@ -36,7 +36,7 @@ from ganport.train.augment import diff_augment
 from ganport.train.checkpoint import load_checkpoint, save_checkpoint
 from ganport.train.config import TrainConfig
 from ganport.train.data import Dataset
-from ganport.train.distributed import Distributed, join
+from ganport.train.distributed import Distributed, DistributedModel, join
 from ganport.train.losses import LOSSES, class_loss, gradient_penalty, r1_penalty
 from ganport.train.models import build_discriminator, build_generator
 from ganport.train.tensorboard import TensorBoardLog
@@ -204,14 +204,15 @@ class Trainer:
 
         if (self.step + 1) % cfg.n_critic == 0:
             self.opt_g.zero_grad(set_to_none=True)
-            if cfg.model.classes:
-                fake_logits, fake_classes = self.discriminator.logits_and_classes(
-                    self.seen_by_d(fake)
-                )
-                g_loss = self.g_loss_fn(fake_logits) + class_loss(fake_classes, fake_labels)
-            else:
-                g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake)))
-            g_loss.backward()
+            with _frozen(self.discriminator):
+                if cfg.model.classes:
+                    fake_logits, fake_classes = self.discriminator.logits_and_classes(
+                        self.seen_by_d(fake)
+                    )
+                    g_loss = self.g_loss_fn(fake_logits) + class_loss(fake_classes, fake_labels)
+                else:
+                    g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake)))
+                g_loss.backward()
             self.opt_g.step()
             self.update_ema()
             losses["g_loss"] = g_loss.item()
@@ -405,6 +406,27 @@ def _mean_sigmoid(logits: torch.Tensor) -> float:
 
 def _accuracy(class_logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (class_logits.detach().argmax(dim=1) == labels).float().mean().item()
+
+
+@contextlib.contextmanager
+def _frozen(discriminator: Any) -> Iterator[None]:
+    """G's step needs gradients through D, not of D's weights (the next D step discards
+    them): D's weights stop asking for them, which saves their backward, and under DDP the
+    step skips D's gradient all-reduce."""
+    weights = [p for p in discriminator.parameters() if p.requires_grad]
+    skip_sync = (
+        discriminator.ddp.no_sync()
+        if isinstance(discriminator, DistributedModel)
+        else contextlib.nullcontext()
+    )
+    for weight in weights:
+        weight.requires_grad_(False)
+    try:
+        with skip_sync:
+            yield
+    finally:
+        for weight in weights:
+            weight.requires_grad_(True)
 
 
 def _kept(ckpt_path: Path, saved_at: int) -> str:

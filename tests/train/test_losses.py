@@ -37,6 +37,8 @@ def test_every_arch_loss_and_size_trains_with_finite_losses(arch, size, loss, da
         losses = trainer.train_step()
         assert all(math.isfinite(v) for v in losses.values())
     assert "g_loss" in trainer.last_losses
+    # G's step froze D's weights (no gradient of them needed) and gave them back trainable.
+    assert all(p.requires_grad for p in trainer.discriminator.parameters())
     # Training really moved G, and G_ema follows it.
     after = list(trainer.generator.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
