@@ -43,7 +43,12 @@ def _fold_sequential(seq: nn.Sequential) -> None:
         else:
             out.append(layer)
             i += 1
+    set_layers(seq, out)
+
+
+def set_layers(seq: nn.Sequential, layers: list[nn.Module]) -> None:
+    """Make ``seq`` hold exactly ``layers``, renumbered from 0 (a rewrite replaced some)."""
     for name in list(seq._modules):
         del seq._modules[name]
-    for index, layer in enumerate(out):
+    for index, layer in enumerate(layers):
         seq.add_module(str(index), layer)

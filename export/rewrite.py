@@ -24,6 +24,7 @@ import copy
 import torch
 from torch import nn
 
+from ganport.export.fold import set_layers
 from ganport.train.models import DCGANGenerator
 
 # Output phase (0 or 1) → {input offset d: kernel index} of a k=4, s=2, p=1 ConvTranspose:
@@ -135,10 +136,7 @@ def _sub_pixel_sequential(seq: nn.Sequential) -> None:
         else:
             out.append(sub)
             i += 1
-    for name in list(seq._modules):
-        del seq._modules[name]
-    for index, layer in enumerate(out):
-        seq.add_module(str(index), layer)
+    set_layers(seq, out)
 
 
 # Elementwise activations, which commute with a pixel shuffle.

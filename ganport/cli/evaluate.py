@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ganport.cli.options import json_option, provider_option
+from ganport.cli.options import cache_dir_option, json_option, provider_option
 
 
 @click.command("evaluate")
@@ -27,13 +27,7 @@ from ganport.cli.options import json_option, provider_option
     default=None,
     help="A saved feature network to use instead of the cached one for the data.",
 )
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where feature networks are trained once and kept "
-    "[default: $XDG_CACHE_HOME/ganport/feature_nets, else ~/.cache/ganport/feature_nets].",
-)
+@cache_dir_option("Where feature networks are trained once and kept")
 @json_option("Also write every figure, versions and timings as JSON.")
 def evaluate_command(
     generator: Path,

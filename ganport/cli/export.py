@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ganport.cli.options import cache_dir_option
+
 
 @click.command("export")
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -50,13 +52,7 @@ import click
     show_default=True,
     help="How --int8 sets activation ranges (README: measured, minmax chosen).",
 )
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where --int8's check keeps the feature network "
-    "[default: $XDG_CACHE_HOME/ganport/feature_nets, else ~/.cache/ganport/feature_nets].",
-)
+@cache_dir_option("Where --int8's check keeps the feature network")
 @click.option(
     "--static-batch",
     type=click.IntRange(1),

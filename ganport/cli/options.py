@@ -62,6 +62,17 @@ def junit_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def cache_dir_option(purpose: str) -> Decorator:
+    """``--cache-dir``: where the evaluate feature network is trained once and kept."""
+    return click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=f"{purpose} [default: $XDG_CACHE_HOME/ganport/feature_nets, "
+        "else ~/.cache/ganport/feature_nets].",
+    )
+
+
 def run_folder_option(help: str) -> Decorator:
     """``--out RUN_DIR``, required: an installed CLI writes only where the user says."""
     return click.option(

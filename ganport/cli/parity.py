@@ -8,6 +8,7 @@ import click
 
 from ganport.cli.options import (
     batch_sizes_option,
+    cache_dir_option,
     json_option,
     junit_option,
     provider_option,
@@ -46,13 +47,7 @@ from ganport.cli.options import (
     show_default=True,
     help="Samples judging an int8 generator on the feature network (0: skip).",
 )
-@click.option(
-    "--cache-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the feature network for int8 models is kept "
-    "[default: $XDG_CACHE_HOME/ganport/feature_nets, else ~/.cache/ganport/feature_nets].",
-)
+@cache_dir_option("Where the feature network for int8 models is kept")
 @json_option()
 @junit_option
 def parity_command(
