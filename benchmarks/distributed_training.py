@@ -7,7 +7,7 @@ Runs the same ``ganport train`` (same global batch, so the same learning problem
 process with torch's default threads (one per core), in one process on one thread, and
 through ``--nproc N`` (one thread per process, as torchrun sets), alternating, each
 ``--rounds`` times, in fresh run folders. The rate comes from the run's own metrics.jsonl
-timestamps between its second and last step, so process start-up, the first step's warm-up,
+(``training_speed.steps_per_second``), so process start-up, the first steps' warm-up,
 grids and checkpoints at the end stay out of it. Prints steps/s and samples/s (steps/s ×
 global batch), medians over rounds, and the N-process ratios.
 """
@@ -15,7 +15,6 @@ global batch), medians over rounds, and the N-process ratios.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -23,13 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-
-def steps_per_second(out: Path) -> float:
-    """Steps per second between the second and the last logged step."""
-    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    steps = [line for line in lines if "d_loss" in line]
-    first, last = steps[1], steps[-1]
-    return (last["step"] - first["step"]) / (last["time"] - first["time"])
+from benchmarks.training_speed import steps_per_second
 
 
 def run(args: argparse.Namespace, nproc: int, threads: int | None, out: Path) -> float:

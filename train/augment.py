@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ganport.train.transfer import to_device
+
 TRANSLATION = 0.125  # largest shift, as a share of the side
 CUTOUT = 0.5  # side of the blanked square, as a share of the side
 
@@ -43,7 +45,7 @@ class _Draw:
 
     def __call__(self, low: int, high: int, device: torch.device) -> torch.Tensor:
         values = torch.randint(low, high, (self.global_batch, 1, 1), generator=self.generator)
-        return self.shard(values).to(device)
+        return to_device(self.shard(values), device)
 
 
 def _translate(x: torch.Tensor, draw: _Draw) -> torch.Tensor:

@@ -99,23 +99,21 @@ class Distributed:
         return DistributedModel(model, DistributedDataParallel(_Routed(model), device_ids=ids))
 
     def agree(
-        self, values: dict[str, float], received: str | None
-    ) -> tuple[dict[str, float], str | None]:
-        """The global batch's mean of ``values`` and the stop signal any rank received."""
+        self, steps: list[dict[str, float]], received: str | None
+    ) -> tuple[list[dict[str, float]], str | None]:
+        """The global batch's mean of each step's ``values`` and the stop signal any rank
+        received, in one all-reduce for all the steps."""
         if not self.enabled:
-            return values, received
-        names = list(values)
+            return steps, received
         flags = [float(received == name) for name in STOP_SIGNALS]
         device = torch.device("cuda", self.local_rank) if dist.get_backend() == "nccl" else None
-        total = torch.tensor([values[n] for n in names] + flags, dtype=torch.float64)
+        numbers = [value for values in steps for value in values.values()]
+        total = torch.tensor(numbers + flags, dtype=torch.float64)
         total = total.to(device) if device is not None else total
         dist.all_reduce(total)
-        sums = total.cpu().tolist()
-        agreed = {n: s / self.world_size for n, s in zip(names, sums, strict=False)}
-        stop = next(
-            (name for name, count in zip(STOP_SIGNALS, sums[len(names) :], strict=True) if count),
-            None,
-        )
+        sums = iter(total.cpu().tolist())
+        agreed = [{name: next(sums) / self.world_size for name in values} for values in steps]
+        stop = next((name for name in STOP_SIGNALS if next(sums)), None)
         return agreed, stop
 
     @contextlib.contextmanager

@@ -73,7 +73,7 @@ def _rank(rank, store_file, out):
         d_grads, g_grads = _losses_and_grads(rank, *_batch())
         me = Distributed(rank, WORLD)
         # Rank 1 alone sees a non-finite loss and a SIGTERM: both ranks must learn of both.
-        agreed = me.agree({"loss": [1.0, float("nan")][rank]}, [None, "SIGTERM"][rank])
+        agreed = me.agree([{"loss": [1.0, float("nan")][rank]}], [None, "SIGTERM"][rank])
         torch.save({"d": d_grads, "g": g_grads, "agreed": agreed}, out / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -88,7 +88,7 @@ def test_ddp_of_a_sharded_global_batch_gives_the_global_batchs_gradients(tmp_pat
             assert len(got[key]) == len(ref)
             for a, b in zip(got[key], ref, strict=True):
                 torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-        values, stop = got["agreed"]
+        (values,), stop = got["agreed"]
         assert values["loss"] != values["loss"] and stop == "SIGTERM"
     # The comparison can fail: one shard's gradients alone (no averaging) are far off.
     images, labels, z, alpha = _batch()
