@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The CUDA check in one command, for a machine where onnxruntime-gpu's CUDA provider works:
 # the pipeline trained and exported on the GPU, parity with TF32 off, on, and for the fp16
-# export, the GPU bench, then the whole test suite (CUDA tests included), each step's log,
-# JSON and exit status under OUT_DIR, and a summary (OUT_DIR/summary.json, also printed).
+# export, the GPU bench at fp32, TF32, fp16 and bf16, training steps/s, then the whole test
+# suite (CUDA tests included), each step's log, JSON and exit status under OUT_DIR, and a
+# summary (OUT_DIR/summary.json, also printed).
 #
 #   benchmarks/gpu_check.sh OUT_DIR            # on the GPU machine, from the project root
 #   GANPORT_CHECK_DEVICE=cpu benchmarks/gpu_check.sh OUT_DIR   # the same steps on a CPU box
@@ -48,6 +49,7 @@ step parity-fp16 ganport parity "$run/checkpoint.pt" "$out/fp16/generator_fp16.o
   --provider "$device" --json "$out/parity-fp16.json"
 step bench ganport bench "$out/fp16" --provider "$device" --batch-sizes 1,64,256 \
   --json "$out/bench.json"
+step training-speed python -m benchmarks.training_speed --device "$device" --steps 1000 --rounds 1
 left=$((budget - ($(date +%s) - started)))
 step suite timeout --signal INT "$((left > 60 ? left : 60))" python -m pytest -q -p no:cacheprovider \
   --junitxml "$out/junit.xml" ${GANPORT_CHECK_TESTS:-tests}
@@ -79,6 +81,19 @@ for name in ("parity-fp32", "parity-tf32", "parity-fp16"):
             "max_abs": max((c["comparison"] or {}).get("max_abs", 0.0) for c in cases),
             "failures": report["failures"],
         }
+bench = out / "bench.json"
+if bench.exists():
+    summary["bench_median_ms"] = {
+        model["file"]: {
+            f"{cell['engine']} b{cell['batch']}": round(cell["latency"]["median_ms"], 4)
+            for cell in model["cells"]
+            if cell["latency"]
+        }
+        for model in json.loads(bench.read_text())["models"]
+    }
+speed = out / "training-speed.log"
+if speed.exists():
+    summary["training_speed"] = speed.read_text().strip().splitlines()[-1:]
 for log in out.glob("*.log"):
     errors = [line for line in log.read_text(errors="replace").splitlines() if "cudnn_frontend" in line]
     if errors:

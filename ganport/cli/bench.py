@@ -1,4 +1,5 @@
-"""``ganport bench``: ONNX Runtime against torch on the same model, same threads, fp32."""
+"""``ganport bench``: ONNX Runtime against torch on the same model, same threads, at the
+precisions users ship."""
 
 from __future__ import annotations
 
@@ -54,6 +55,16 @@ from ganport.cli.options import batch_sizes_option, json_option, provider_option
     "[default: 2048 on cpu, 8192 on cuda].",
 )
 @click.option("--no-compile", is_flag=True, help="Skip the torch.compile engines (slow to build).")
+@click.option(
+    "--precision",
+    "precisions",
+    callback=lambda _ctx, _param, value: _precisions(value),
+    default=None,
+    metavar="LIST",
+    help="Comma-separated, of fp32, tf32, fp16, bf16, int8 [default: fp32,tf32,fp16,bf16 "
+    "on cuda; fp32 and, for an --int8 export, int8 on cpu]. torch runs fp16 and bf16 by "
+    "autocast; ONNX Runtime runs the export's *_fp16.onnx and *_int8.onnx.",
+)
 @json_option()
 def bench_command(
     target: Path,
@@ -67,6 +78,7 @@ def bench_command(
     warmup: int,
     matmul_size: int | None,
     no_compile: bool,
+    precisions: tuple[str, ...] | None,
     json_path: Path | None,
 ) -> None:
     """Time G and D on torch eager, torch.compile and ONNX Runtime (CUDA engines with
@@ -83,6 +95,7 @@ def bench_command(
         plan=Plan(seconds=seconds, rounds=rounds, warmup=warmup, repeats=repeats),
         compile=not no_compile,
         matmul_size=matmul_size,
+        precisions=precisions,
     )
     report = run_bench(target, checkpoint, options)
     click.echo(summary_table(report))
@@ -94,3 +107,17 @@ def bench_command(
         raise InputError(f"nothing could run with --provider {provider}: {reasons}")
     if not report.agrees:
         raise JobFailed(f"outputs disagree: {report.disagreements()[0]}")
+
+
+def _precisions(value: str | None) -> tuple[str, ...] | None:
+    from ganport.infer.compare.bench import PRECISIONS
+
+    if value is None:
+        return None
+    chosen = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [p for p in chosen if p not in PRECISIONS]
+    if unknown or not chosen:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or 'nothing'} given; choose from {', '.join(PRECISIONS)}"
+        )
+    return chosen

@@ -42,10 +42,12 @@ from ganport.infer.compare.bench_engines import (
     Engine,
     Runner,
     Skipped,
+    engine_name,
     ort_cpu_engine,
     ort_cuda_engine,
     torch_cuda_graph_engine,
     torch_engine,
+    torch_precision,
 )
 from ganport.infer.compare.flops import node_macs
 from ganport.infer.compare.timing import Plan, Stats, time_interleaved
@@ -55,6 +57,14 @@ MODEL_FILES = ("generator.onnx", "discriminator.onnx")
 # Square fp32 matmuls for the machine's rate: big enough to reach a GEMM's peak.
 MATMUL_SIZE = {"cpu": 2048, "cuda": 8192}
 BASELINE = {"cpu": "torch-eager", "cuda": "torch-cuda-eager"}
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "int8")
+# What runs when --precision is not given: on a GPU every precision a GPU user ships (the
+# fp16 ONNX Runtime engines when the export has *_fp16.onnx); on the CPU fp32, and int8
+# when the export has *_int8.onnx.
+DEFAULT_PRECISIONS = {"cpu": ("fp32", "int8"), "cuda": ("fp32", "tf32", "fp16", "bf16")}
+# Precisions whose matmul rate gives their own FLOP floor (torch.mm at that precision).
+# On the CPU only fp32: torch's fp16 and bf16 GEMMs there are not what a CPU is rated by.
+FLOOR_PRECISIONS = {"cpu": ("fp32",), "cuda": ("fp32", "tf32", "fp16", "bf16")}
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class BenchOptions:
     plan: Plan = field(default_factory=Plan)
     compile: bool = True
     matmul_size: int | None = None  # None: MATMUL_SIZE of the provider
+    precisions: tuple[str, ...] | None = None  # None: DEFAULT_PRECISIONS of the provider
 
 
 @dataclass
@@ -178,10 +189,14 @@ def run_bench(
             "batch_sizes": list(options.batch_sizes),
             "plan": asdict(options.plan),
             "torch_compile": options.compile,
-            "precision": "fp32 on every engine (TF32 off); *-int8 engines run the int8 model",
+            "precisions": list(options.precisions or DEFAULT_PRECISIONS[options.provider]),
+            "precision": "engines without a suffix run fp32 (TF32 off); *-tf32 the fp32 "
+            "model with TF32, *-fp16 and *-bf16 torch autocast or the *_fp16.onnx export, "
+            "*-int8 the *_int8.onnx export; each is checked at its precision's tolerance",
             "matmul_size": options.matmul_size or MATMUL_SIZE[options.provider],
             "floor": "FLOPs per batch / the faster of torch.mm and ONNX Runtime MatMul, "
-            "timed interleaved with the engines at the same threads",
+            "timed interleaved with the engines at the same threads; tf32, fp16 and bf16 "
+            "engines (on CUDA) against torch.mm at their own precision, int8 against fp32",
         },
         versions=_versions(versions()),
         machine=_machine(),
@@ -209,13 +224,19 @@ def run_bench(
 
 def int8_companion(path: Path) -> Path | None:
     """``generator_int8.onnx`` beside ``generator.onnx`` (an ``--int8`` export), if any."""
-    companion = path.with_name(f"{path.stem}_int8.onnx")
-    return companion if path.parent.is_dir() and companion.is_file() else None
+    return companion(path, "int8")
+
+
+def companion(path: Path, precision: str) -> Path | None:
+    """``generator_<precision>.onnx`` beside ``generator.onnx`` (``--int8`` or ``--fp16``
+    export), if any."""
+    found = path.with_name(f"{path.stem}_{precision}.onnx")
+    return found if path.parent.is_dir() and found.is_file() else None
 
 
 def find_models(target: str | os.PathLike[str]) -> list[Path]:
     """generator.onnx and discriminator.onnx of an export folder, or the one file given
-    (their int8 files, when the export has them, join as engines: ``int8_companion``)."""
+    (their int8 and fp16 files, when the export has them, join as engines: ``companion``)."""
     path = Path(target)
     if path.is_dir():
         found = [path / name for name in MODEL_FILES if (path / name).is_file()]
@@ -299,26 +320,38 @@ def _bench_model(
                 failed[engine.name] = cell.reason or "failed"
             else:
                 runners[engine.name] = runner
-        timed = time_interleaved({**{n: r.run for n, r in runners.items()}, **matmul}, options.plan)
-        floor_ms = None
+        calls = {name: call for name, (_precision, call) in matmul.items()}
+        timed = time_interleaved({**{n: r.run for n, r in runners.items()}, **calls}, options.plan)
+        floors: dict[str, float] = {}  # precision -> floor ms of this batch
         if matmul:
             rates = {name: 2 * size**3 / (timed[name].median_ms / 1e3) / 1e9 for name in matmul}
             best = {name: 2 * size**3 / (timed[name].min_ms / 1e3) / 1e9 for name in matmul}
-            floor_rate = max(rates.values())
-            floor_ms = flops * batch / floor_rate / 1e6
+            floor_rates: dict[str, float] = {}
+            for name, (precision, _call) in matmul.items():
+                floor_rates[precision] = max(floor_rates.get(precision, 0.0), rates[name])
+            floors = {p: flops * batch / rate / 1e6 for p, rate in floor_rates.items()}
             result.matmul.append(
                 {
                     "batch": batch,
                     "size": size,
                     "median_gflops": {name: round(rate, 2) for name, rate in rates.items()},
                     "best_gflops": {name: round(rate, 2) for name, rate in best.items()},
-                    "floor_gflops": round(floor_rate, 2),
-                    "floor_ms": floor_ms,
+                    "floor_gflops": round(floor_rates.get("fp32", 0.0), 2),
+                    "floor_ms": floors.get("fp32"),
+                    "floor_gflops_by_precision": {
+                        p: round(rate, 2) for p, rate in floor_rates.items()
+                    },
+                    "floor_ms_by_precision": floors,
                 }
             )
         baseline = timed.get(BASELINE[options.provider])
+        precision_of = {engine.name: engine.precision for engine in engines}
         for name, stats in timed.items():
             if name in cells:
+                precision = precision_of[name]
+                floor_ms = floors.get(
+                    precision, floors.get("fp32") if precision == "int8" else None
+                )
                 _fill(cells[name], stats, flops, floor_ms, baseline)
         result.cells += list(cells.values())
     return result
@@ -332,36 +365,16 @@ def _engines(
     options: BenchOptions,
     result: ModelBench,
 ) -> list[Engine]:
-    """Build the provider's engines; one that cannot run here is recorded with the reason.
+    """Build the engines of the provider at each precision asked for; one that cannot run
+    here is recorded with the reason.
 
-    On the CPU, an int8 model runs on ONNX Runtime beside torch's fp32 (``ort-cpu-int8``):
-    given alone, in place of the fp32 ORT engines; in an export folder, after them.
+    torch runs the checkpoint's fp32 module (autocast for fp16 and bf16, TF32 flags for
+    tf32); ONNX Runtime runs the export of that precision: the file given (fp32 or int8)
+    and, beside an fp32 file, its ``*_int8.onnx`` and ``*_fp16.onnx`` (``companion``).
+    A precision asked for explicitly that nothing here can run is recorded as skipped;
+    one from the defaults is left out silently.
     """
-
-    def fresh() -> Any:  # engines move their module to a device: each gets its own copy
-        return copy.deepcopy(module)
-
-    if options.provider == "cpu":
-        onnx_files = [(path, meta.precision)]
-        companion = int8_companion(path) if meta.precision == "fp32" else None
-        if companion is not None:
-            onnx_files.append((companion, "int8"))
-        builders = {
-            "torch-eager": lambda: torch_engine("torch-eager", fresh(), "cpu"),
-            "torch-compile": lambda: torch_engine("torch-compile", fresh(), "cpu", True),
-        }
-        for file, precision in onnx_files:
-            for config in ORT_CPU_CONFIGS:
-                name = config if precision == "fp32" else f"{config}-{precision}"
-                builders[name] = functools.partial(ort_cpu_engine, file, threads, config, precision)
-    else:
-        builders = {
-            "torch-cuda-eager": lambda: torch_engine("torch-cuda-eager", fresh(), "cuda"),
-            "torch-cuda-compile": lambda: torch_engine("torch-cuda-compile", fresh(), "cuda", True),
-            "torch-cuda-graph": lambda: torch_cuda_graph_engine(fresh()),
-            "ort-cuda-iobinding": lambda: ort_cuda_engine(path, threads, cuda_graph=False),
-            "ort-cuda-graph": lambda: ort_cuda_engine(path, threads, cuda_graph=True),
-        }
+    builders = _builders(path, meta, module, threads, options)
     if not options.compile:
         builders = {k: v for k, v in builders.items() if "compile" not in k}
     engines = []
@@ -371,16 +384,79 @@ def _engines(
         except Skipped as exc:
             result.engines[name] = {"status": "skipped", "reason": str(exc)}
             continue
-        if name.startswith("ort-cuda"):
-            engine.precision = meta.precision
         result.engines[name] = {
             "status": "ok",
             "device": engine.device,
+            "precision": engine.precision,
             "setup_s": round(engine.setup_s, 4),
             "settings": engine.settings,
         }
         engines.append(engine)
     return engines
+
+
+def _builders(
+    path: Path, meta: ModelMetadata, module: Any, threads: int, options: BenchOptions
+) -> dict[str, Callable[[], Engine]]:
+    """Engine name -> how to build it, for the provider and the precisions asked for."""
+
+    def fresh() -> Any:  # engines move their module to a device: each gets its own copy
+        return copy.deepcopy(module)
+
+    files = {meta.precision: path}
+    if meta.precision == "fp32":
+        files["tf32"] = path
+        for precision in ("int8", "fp16"):
+            found = companion(path, precision)
+            if found is not None:
+                files[precision] = found
+    explicit = options.precisions is not None
+    wanted = options.precisions or DEFAULT_PRECISIONS[options.provider]
+    builders: dict[str, Callable[[], Engine]] = {}
+    for precision in wanted:
+        if options.provider == "cpu":
+            torch_kinds = {"torch-eager": False, "torch-compile": True}
+            ort_kinds = {
+                config: functools.partial(ort_cpu_engine, config=config)
+                for config in ORT_CPU_CONFIGS
+            }
+        else:
+            torch_kinds = {
+                "torch-cuda-eager": False,
+                "torch-cuda-compile": True,
+                "torch-cuda-graph": None,
+            }
+            ort_kinds = {
+                "ort-cuda-iobinding": functools.partial(ort_cuda_engine, cuda_graph=False),
+                "ort-cuda-graph": functools.partial(ort_cuda_engine, cuda_graph=True),
+            }
+        if precision != "int8":
+            for base, compiled in torch_kinds.items():
+                name = engine_name(base, precision)
+                if compiled is None:
+                    builders[name] = functools.partial(torch_cuda_graph_engine, fresh(), precision)
+                else:
+                    device = options.provider
+                    builders[name] = functools.partial(
+                        torch_engine, name, fresh(), device, compiled, precision
+                    )
+        for base, build in ort_kinds.items():
+            name = engine_name(base, precision)
+            if precision in files and (options.provider == "cuda" or precision != "tf32"):
+                builders[name] = functools.partial(
+                    build, files[precision], threads, precision=precision
+                )
+            elif explicit and precision != "bf16":
+                builders[name] = functools.partial(_missing, path, precision, options.provider)
+    return builders
+
+
+def _missing(path: Path, precision: str, provider: str) -> Engine:
+    """The builder of an ONNX Runtime engine whose model is not there."""
+    if precision == "tf32":
+        raise Skipped("TF32 is a CUDA format; ONNX Runtime's CPU provider has none")
+    flag = {"int8": "--int8", "fp16": "--fp16"}.get(precision, "")
+    raise Skipped(f"no {path.stem}_{precision}.onnx beside {path.name} (export with {flag})")
 
 
 def _first_call(
@@ -424,25 +500,24 @@ def _fill(
 
 def _matmul_calls(
     options: BenchOptions, threads: int, tmp: Path, notes: list[str]
-) -> dict[str, Callable[[], None]]:
-    """torch.mm and ONNX Runtime MatMul of two n×n fp32 matrices on the provider's device,
-    results preallocated: the machine's rate, measured by both GEMM libraries at hand."""
+) -> dict[str, tuple[str, Callable[[], None]]]:
+    """Name -> (precision, call): torch.mm and ONNX Runtime MatMul of two n×n fp32 matrices
+    on the provider's device, results preallocated, the machine's rate measured by both GEMM
+    libraries at hand; on CUDA also torch.mm at each other precision asked for (TF32, fp16,
+    bf16), the floor of the engines at that precision."""
     import torch
 
     device = options.provider
     n = options.matmul_size or MATMUL_SIZE[device]
     x = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-    calls = {}
+    calls: dict[str, tuple[str, Callable[[], None]]] = {}
     if device == "cpu" or torch.cuda.is_available():
-        a, w = torch.from_numpy(x).to(device), torch.from_numpy(_matmul_weight(n)).to(device)
-        out = torch.empty_like(a)
-        sync = torch.cuda.synchronize if device == "cuda" else lambda: None
-
-        def torch_mm() -> None:
-            torch.mm(a, w, out=out)
-            sync()
-
-        calls["matmul-torch"] = torch_mm
+        wanted = options.precisions or DEFAULT_PRECISIONS[device]
+        for precision in (p for p in FLOOR_PRECISIONS[device] if p == "fp32" or p in wanted):
+            calls[engine_name("matmul-torch", precision)] = (
+                precision,
+                _torch_mm(x, _matmul_weight(n), device, precision),
+            )
     model = tmp / "matmul.onnx"
     onnx.save(_matmul_model(n), str(model))
     try:
@@ -451,12 +526,34 @@ def _matmul_calls(
             if device == "cpu"
             else ort_cuda_engine(model, threads, cuda_graph=False)
         )
-        calls["matmul-ort"] = engine.bind(x).run
+        calls["matmul-ort"] = ("fp32", engine.bind(x).run)
     except Skipped as exc:
         notes.append(f"no ONNX Runtime matmul rate on {device}: {exc}")
     if not calls:
         notes.append(f"no matmul rate on {device}: no FLOP floor")
     return calls
+
+
+def _torch_mm(x: np.ndarray, w: np.ndarray, device: str, precision: str) -> Callable[[], None]:
+    """torch.mm of x and w at ``precision`` (fp16, bf16: both matrices in that type)."""
+    import torch
+
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
+    a = torch.from_numpy(x).to(device, dtype)
+    b = torch.from_numpy(w).to(device, dtype)
+    out = torch.empty_like(a)
+    sync = torch.cuda.synchronize if device == "cuda" else _no_sync
+
+    def mm() -> None:
+        with torch_precision(device, "tf32" if precision == "tf32" else "fp32"):
+            torch.mm(a, b, out=out)
+        sync()
+
+    return mm
+
+
+def _no_sync() -> None:
+    pass
 
 
 def _matmul_model(n: int) -> onnx.ModelProto:

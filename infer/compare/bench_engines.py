@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,15 +62,47 @@ class Skipped(Exception):
     """An engine that cannot run here; the message says why, for the report."""
 
 
-def torch_engine(name: str, module: Any, device: str, compiled: bool = False) -> Engine:
+def engine_name(base: str, precision: str) -> str:
+    """``ort-cuda-graph`` at fp32, ``ort-cuda-graph-fp16`` at another precision."""
+    return base if precision == "fp32" else f"{base}-{precision}"
+
+
+@contextlib.contextmanager
+def torch_precision(device: str, precision: str) -> Iterator[None]:
+    """How a torch user runs an fp32 module at ``precision``: autocast to float16 or
+    bfloat16, TF32 matmuls and convolutions (CUDA), or plain fp32."""
+    import torch
+
+    if precision in ("fp16", "bf16"):
+        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+        with torch.autocast(device, dtype=dtype):
+            yield
+        return
+    if precision == "tf32":
+        saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        return
+    yield
+
+
+def torch_engine(
+    name: str, module: Any, device: str, compiled: bool = False, precision: str = "fp32"
+) -> Engine:
     """torch eager (or ``torch.compile``) on ``device``; call inside ``torch.inference_mode``.
 
-    ``module`` is the checkpoint's module in eval mode, as a torch user would run it.
+    ``module`` is the checkpoint's module in eval mode, as a torch user would run it, at
+    ``precision`` (``torch_precision``: autocast for fp16 and bf16).
     """
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():
         raise Skipped(_no_torch_cuda())
+    if precision == "tf32" and device != "cuda":
+        raise Skipped("TF32 is a CUDA format; the CPU has no TF32 matmul")
     start = time.perf_counter()
     model = module.to(device)
     if compiled:
@@ -83,17 +115,20 @@ def torch_engine(name: str, module: Any, device: str, compiled: bool = False) ->
         out: dict[str, Any] = {}
 
         def run() -> None:
-            out["y"] = model(xt)
+            with torch_precision(device, precision):
+                out["y"] = model(xt)
             sync()
 
         return Runner(run, lambda: out["y"].float().cpu().numpy())
 
     settings = {"mode": "torch.compile (default mode)" if compiled else "eager"}
-    return Engine(name, device, bind, setup, settings)
+    settings["precision"] = _TORCH_PRECISION[precision]
+    return Engine(name, device, bind, setup, settings, precision)
 
 
-def torch_cuda_graph_engine(module: Any) -> Engine:
-    """The torch module replayed as a CUDA graph captured per batch size (fixed shapes)."""
+def torch_cuda_graph_engine(module: Any, precision: str = "fp32") -> Engine:
+    """The torch module replayed as a CUDA graph captured per batch size (fixed shapes),
+    captured at ``precision`` (``torch_precision``)."""
     import torch
 
     if not torch.cuda.is_available():
@@ -104,12 +139,12 @@ def torch_cuda_graph_engine(module: Any) -> Engine:
         static_x = torch.from_numpy(x).to("cuda")
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm up outside the capture (cuDNN search, allocator)
-            for _ in range(3):
+        with torch.cuda.stream(side), torch_precision("cuda", precision):
+            for _ in range(3):  # warm up outside the capture (cuDNN search, allocator)
                 model(static_x)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph), torch_precision("cuda", precision):
             static_y = model(static_x)
 
         def run() -> None:
@@ -118,7 +153,9 @@ def torch_cuda_graph_engine(module: Any) -> Engine:
 
         return Runner(run, lambda: static_y.float().cpu().numpy())
 
-    return Engine("torch-cuda-graph", "cuda", bind, 0.0, {"mode": "torch.cuda.CUDAGraph"})
+    settings = {"mode": "torch.cuda.CUDAGraph", "precision": _TORCH_PRECISION[precision]}
+    name = engine_name("torch-cuda-graph", precision)
+    return Engine(name, "cuda", bind, 0.0, settings, precision)
 
 
 def ort_cpu_engine(
@@ -140,30 +177,33 @@ def ort_cpu_engine(
             options.add_session_config_entry(key, value)
         session = ort.InferenceSession(str(path), options, providers=[CPU])
     setup = time.perf_counter() - start
-    name = config if precision == "fp32" else f"{config}-{precision}"
+    name = engine_name(config, precision)
     settings = {**_ort_settings(session), "model": path.name, "precision": precision}
     return Engine(name, "cpu", _ort_binder(session, "cpu"), setup, settings, precision)
 
 
-def ort_cuda_engine(path: Path, threads: int, cuda_graph: bool) -> Engine:
-    """ONNX Runtime's CUDA provider, inputs and outputs bound on the device, TF32 off and
-    an exhaustive cuDNN search (its cost falls on the first call); with ``cuda_graph``, one
-    session per batch size replays a captured CUDA graph."""
+def ort_cuda_engine(path: Path, threads: int, cuda_graph: bool, precision: str = "fp32") -> Engine:
+    """ONNX Runtime's CUDA provider, inputs and outputs bound on the device, TF32 off (on
+    for ``precision`` tf32: the fp32 model with TF32 convolutions) and an exhaustive cuDNN
+    search (its cost falls on the first call); with ``cuda_graph``, one session per batch
+    size replays a captured CUDA graph. ``path`` is the model of that precision (fp16: the
+    ``*_fp16.onnx`` export)."""
     start = time.perf_counter()
     try:
         session, _ = create_session(
             path,
             "cuda",
             cudnn_conv_algo_search="EXHAUSTIVE",
-            use_tf32=False,
+            use_tf32=precision == "tf32",
             intra_op_threads=threads,
         )
     except InputError as exc:
         raise Skipped(str(exc)) from exc
     setup = time.perf_counter() - start
-    settings = {**_ort_settings(session), **_cuda_options(session)}
+    settings = {**_ort_settings(session), **_cuda_options(session), "model": path.name}
     if not cuda_graph:
-        return Engine("ort-cuda-iobinding", "cuda", _ort_binder(session, "cuda"), setup, settings)
+        name = engine_name("ort-cuda-iobinding", precision)
+        return Engine(name, "cuda", _ort_binder(session, "cuda"), setup, settings, precision)
 
     def bind(x: np.ndarray) -> Runner:
         # create_session takes no enable_cuda_graph; the CUDA libraries are loaded by now.
@@ -172,7 +212,10 @@ def ort_cuda_engine(path: Path, threads: int, cuda_graph: bool) -> Engine:
         graphed = ort.InferenceSession(str(path), options, providers=[(CUDA, provider)])
         return _ort_binder(graphed, "cuda", probe=session)(x)
 
-    return Engine("ort-cuda-graph", "cuda", bind, setup, {**settings, "enable_cuda_graph": "1"})
+    settings["enable_cuda_graph"] = "1"
+    return Engine(
+        engine_name("ort-cuda-graph", precision), "cuda", bind, setup, settings, precision
+    )
 
 
 def _ort_binder(
@@ -229,6 +272,14 @@ def _cuda_options(session: ort.InferenceSession) -> dict[str, str]:
     keep = ("device_id", "cudnn_conv_algo_search", "use_tf32")
     options = session.get_provider_options().get(CUDA, {})
     return {key: options[key] for key in keep if key in options}
+
+
+_TORCH_PRECISION = {
+    "fp32": "fp32 (TF32 off)",
+    "tf32": "fp32 with TF32 matmuls and convolutions",
+    "fp16": "torch.autocast float16",
+    "bf16": "torch.autocast bfloat16",
+}
 
 
 def _no_torch_cuda() -> str:

@@ -59,9 +59,12 @@ def _model_lines(model: ModelBench) -> list[str]:
             f"{name} {rate:.1f} (best {entry['best_gflops'][name]:.1f})"
             for name, rate in entry["median_gflops"].items()
         )
+        floors = ", ".join(
+            f"{precision} {ms:.4g} ms" for precision, ms in entry["floor_ms_by_precision"].items()
+        )
         lines.append(
-            f"  batch {entry['batch']}: fp32 matmul {entry['size']}² GFLOP/s {rates} "
-            f"-> FLOP floor {entry['floor_ms']:.4g} ms"
+            f"  batch {entry['batch']}: matmul {entry['size']}² GFLOP/s {rates} "
+            f"-> FLOP floor {floors}"
         )
     for name, engine in model.engines.items():
         if engine["status"] == "ok":

@@ -177,3 +177,67 @@ def test_report_names_the_checkpoint_of_a_relative_manifest(mlp28_export, tmp_pa
         capsys, "bench", folder / "generator.onnx", "--batch-sizes", "1", "--no-compile", *TINY
     )
     assert code == 0, err
+
+
+def test_precisions_run_their_engines_and_say_why_others_cannot(mlp28_checkpoint, tmp_path, capsys):
+    """fp16 runs torch autocast and the export's *_fp16.onnx, bf16 torch autocast, each
+    checked at its own tolerance; TF32 and a missing int8 export are skipped with why."""
+    from ganport.export import ExportOptions, export_checkpoint
+
+    folder = tmp_path / "export"
+    export_checkpoint(mlp28_checkpoint, folder, options=ExportOptions(fp16=True))
+    report_path = tmp_path / "bench.json"
+    code, out, _ = ganport(
+        capsys,
+        "bench",
+        folder,
+        "--precision",
+        "fp16,bf16,tf32,int8",
+        "--batch-sizes",
+        "2",
+        "--no-compile",
+        *TINY,
+        "--json",
+        report_path,
+    )
+    assert code == 0, out
+    (generator, _discriminator) = json.loads(report_path.read_text())["models"]
+    engines = generator["engines"]
+    for name, precision in (
+        ("torch-eager-fp16", "fp16"),
+        ("ort-cpu-fp16", "fp16"),
+        ("torch-eager-bf16", "bf16"),
+    ):
+        assert engines[name]["status"] == "ok" and engines[name]["precision"] == precision
+    assert engines["ort-cpu-fp16"]["settings"]["model"] == "generator_fp16.onnx"
+    assert "CUDA format" in engines["torch-eager-tf32"]["reason"]
+    assert "--int8" in engines["ort-cpu-int8"]["reason"]
+    cells = {cell["engine"]: cell for cell in generator["cells"]}
+    assert set(cells) == {
+        "torch-eager-fp16",
+        "ort-cpu-fp16",
+        "ort-cpu-nospin-fp16",
+        "torch-eager-bf16",
+    }
+    for cell in cells.values():
+        assert cell["agrees"] and 0 < cell["max_abs_diff"] < 0.1, cell
+    # The CPU's floor is fp32 only: fp16 and bf16 GEMMs are not what it is rated by.
+    assert list(generator["matmul"][0]["floor_ms_by_precision"]) == ["fp32"]
+
+
+def test_an_unknown_precision_is_a_usage_error(mlp28_export, capsys):
+    code, _, err = ganport(capsys, "bench", mlp28_export, "--precision", "fp8", *TINY)
+    assert code == 2 and err.count("\n") == 1 and "fp8" in err
+
+
+def test_the_bf16_tolerance_still_catches_a_broken_output():
+    import numpy as np
+
+    from ganport.core.tolerance import compare, profile_for
+
+    want = np.random.default_rng(0).uniform(-1, 1, (4, 1, 28, 28)).astype(np.float32)
+    rounded = want + np.float32(0.04) * np.sign(want)  # bf16-sized error: passes
+    assert compare(rounded, want, profile_for("bf16", "CPU")).passed
+    broken = want.copy()
+    broken[0, 0, :4] = -broken[0, 0, :4]  # four rows of one image flipped: fails
+    assert not compare(broken, want, profile_for("bf16", "CPU")).passed
