@@ -38,7 +38,7 @@ CALIBRATION_SEED = 2_718_281  # latents no check or evaluation draws (they use s
 # The ops quantized: weighted ops with int8 kernels on ONNX Runtime's CPU provider, the
 # activations between them (fused into those kernels) and the data movement a sub-pixel
 # generator puts between them.
-QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Relu", "LeakyRelu", "DepthToSpace", "Reshape")
+QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Relu", "LeakyRelu", "Transpose", "Reshape")
 CALIBRATION_BATCH = 64
 
 
