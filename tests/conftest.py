@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,28 @@ def mnist5k_feature_net(mnist5k_28, tmp_path_factory: pytest.TempPathFactory):
     from ganport.infer.compare.quality.feature_net import feature_net_for
 
     return feature_net_for(mnist5k_28, cache_dir=tmp_path_factory.getbasetemp() / "feature_nets")
+
+
+def compat_runtime(kind: str):
+    """A runtime of the compatibility matrix, or a skip saying why it is not here: this
+    environment's ``onnxruntime``, ``onnx.reference``, ``onnxruntime-node``
+    (GANPORT_COMPAT_NODE_MODULES) or ``older-N``, the N-th interpreter with an older
+    onnxruntime in GANPORT_COMPAT_PYTHONS (':'-separated); .ci/run installs them."""
+    from ganport.infer.compare import compat
+
+    if kind == "onnxruntime":
+        return compat.current_onnxruntime()
+    if kind == "onnx.reference":
+        return compat.reference_evaluator()
+    if kind == "onnxruntime-node":
+        node_modules = os.environ.get("GANPORT_COMPAT_NODE_MODULES")
+        if not node_modules:
+            pytest.skip(
+                "GANPORT_COMPAT_NODE_MODULES names no onnxruntime-node (.ci/run installs it)"
+            )
+        return compat.node_runtime(node_modules)
+    pythons = [p for p in os.environ.get("GANPORT_COMPAT_PYTHONS", "").split(":") if p]
+    index = int(kind.rpartition("-")[2])
+    if index >= len(pythons):
+        pytest.skip(f"GANPORT_COMPAT_PYTHONS names no older onnxruntime #{index} (.ci/run has two)")
+    return compat.python_runtime(pythons[index])

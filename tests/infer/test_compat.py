@@ -8,34 +8,13 @@ onnxruntime-node). A runtime that is not named is skipped, with the reason.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import onnx
 import pytest
 
 from ganport.infer.compare import compat
-
-PYTHONS = [p for p in os.environ.get("GANPORT_COMPAT_PYTHONS", "").split(":") if p]
-NODE_MODULES = os.environ.get("GANPORT_COMPAT_NODE_MODULES")
-
-
-def _runtime(kind: str) -> compat.Runtime:
-    if kind == "onnxruntime":
-        return compat.current_onnxruntime()
-    if kind == "onnx.reference":
-        return compat.reference_evaluator()
-    if kind == "onnxruntime-node":
-        if not NODE_MODULES:
-            pytest.skip(
-                "GANPORT_COMPAT_NODE_MODULES names no onnxruntime-node (.ci/run installs it)"
-            )
-        return compat.node_runtime(NODE_MODULES)
-    index = int(kind.rpartition("-")[2])
-    if index >= len(PYTHONS):
-        pytest.skip(f"GANPORT_COMPAT_PYTHONS names no older onnxruntime #{index} (.ci/run has two)")
-    return compat.python_runtime(PYTHONS[index])
-
+from tests.conftest import compat_runtime as _runtime
 
 RUNTIMES = ["onnxruntime", "onnx.reference", "onnxruntime-node", "older-0", "older-1"]
 
