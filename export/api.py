@@ -391,6 +391,7 @@ def _checkpoint_fields(ckpt: Checkpoint, weights: str) -> dict[str, Any]:
         "arch": model.arch,
         "nz": model.nz,
         "classes": model.classes,
+        "class_source": model.class_source,
         "dataset": ckpt.config.data,
         "training_step": ckpt.step,
         "weights": weights,

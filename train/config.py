@@ -16,6 +16,11 @@ ARCHS = ("mlp", "dcgan")
 LOSSES = ("bce", "hinge", "wgan-gp")
 OPTIMIZERS = ("adam", "rmsprop")
 NORMS = ("batch", "layer", "none")
+CLASS_SOURCES = ("labels", "clusters")
+# Modes an unlabelled DCGAN (bce or hinge) draws from by default: k-means clusters of its
+# images (``ganport.train.clusters``). Measured on mnist5k unconditional, 20 epochs:
+# README, `ganport pipeline`.
+RECIPE_MODES = 10
 DCGAN_SIZES = (28, 32, 64)
 # Default epochs of each recipe (``TrainConfig.recipe_epochs``).
 MLP_EPOCHS = 60
@@ -29,7 +34,9 @@ class ModelConfig:
 
     ``classes`` > 0 makes the pair class-conditional (AC-GAN): G reads its class from
     z[:, 0] (``ganport.core.classes``), so it keeps the one-input contract, and D gets an
-    auxiliary classifier head used in training only. 0: unconditional.
+    auxiliary classifier head used in training only. 0: unconditional. ``class_source``
+    says what the classes are: the data's ``labels``, or ``clusters`` of an unlabelled
+    data set's images (``ganport.train.clusters``), modes found without labels.
     """
 
     arch: str = "dcgan"
@@ -39,6 +46,7 @@ class ModelConfig:
     width: int = 64
     d_norm: str = "batch"
     classes: int = 0
+    class_source: str = "labels"
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -56,6 +64,11 @@ class ModelConfig:
             raise InputError("nz and width must be positive")
         if self.classes < 0 or self.classes == 1:
             raise InputError(f"classes must be 0 (unconditional) or at least 2, not {self.classes}")
+        if self.class_source not in CLASS_SOURCES:
+            raise InputError(
+                f"unknown class source {self.class_source!r}; choose one of "
+                f"{', '.join(CLASS_SOURCES)}"
+            )
         if self.d_norm not in NORMS:
             raise InputError(f"unknown d_norm {self.d_norm!r}; choose one of {', '.join(NORMS)}")
 
@@ -107,8 +120,11 @@ class TrainConfig:
             raise InputError(f"ema decay must be in [0, 1), not {self.ema_decay}")
 
     @classmethod
-    def for_loss(cls, loss: str, model: ModelConfig, **kwargs: Any) -> TrainConfig:
-        """The tuned recipe for a loss and model; ``kwargs`` override it.
+    def for_loss(cls, loss: str, model: ModelConfig, modes: int = 0, **kwargs: Any) -> TrainConfig:
+        """The tuned recipe for a loss and model; ``kwargs`` override it. ``modes`` > 0
+        gives an unconditional model (``classes`` 0) that many k-means modes of its data
+        (``ModelConfig.class_source``); the CLI passes ``RECIPE_MODES`` for a DCGAN with
+        bce or hinge (``recipe_modes``).
 
         WGAN-GP gets a BN-free critic, one critic step per generator step and Adam betas
         (0.0, 0.9). A step is one critic update, so the paper's 5 critic steps left G 234
@@ -122,6 +138,8 @@ class TrainConfig:
         at the classic lr 2e-4 and batch 64, and the EMA of G smooths the noise of the
         larger steps. The MLP collapses at that rate and keeps the classic settings.
         """
+        if modes and not model.classes:
+            model = dataclasses.replace(model, classes=modes, class_source="clusters")
         if loss == "wgan-gp":
             kwargs.setdefault("n_critic", 1)
             kwargs.setdefault("betas", (0.0, 0.9))
@@ -132,6 +150,15 @@ class TrainConfig:
             kwargs.setdefault("batch_size", 32)
             kwargs.setdefault("r1_gamma", 1.0)
         return cls(model=model, loss=loss, **kwargs)
+
+    @staticmethod
+    def recipe_modes(loss: str, model: ModelConfig) -> int:
+        """k-means modes an unlabelled run of this loss and model gets by default: a DCGAN
+        with bce or hinge draws from ``RECIPE_MODES`` (measured: README, `ganport
+        pipeline`); the MLP and WGAN-GP recipes were not measured with modes and get none."""
+        if model.classes or model.arch != "dcgan" or loss == "wgan-gp":
+            return 0
+        return RECIPE_MODES
 
     def recipe_epochs(self) -> int:
         """Epochs ``ganport train`` runs when given neither ``--epochs`` nor ``--steps``.

@@ -155,7 +155,7 @@ def run_settings(run_dir: Path) -> dict[str, Any]:
     return {
         "arch": f"{model.arch} {model.image_size}px",
         "data": config.data,
-        "classes": f"{model.classes} classes" if model.classes else "unconditional",
+        "classes": _conditioning(model),
         "loss": config.loss,
         "batch": config.batch_size,
         "lr": f"{config.lr:g}",
@@ -292,3 +292,9 @@ def _epoch_axis(ax: Any, data: CurveData) -> None:
     top = ax.secondary_xaxis("top")
     top.set_xticks([end for _, end in marked], [str(epoch) for epoch, _ in marked], fontsize=8)
     top.set_xlabel("epoch", fontsize=9)
+
+
+def _conditioning(model: Any) -> str:
+    if model.class_source == "clusters":
+        return f"{model.classes} k-means modes"
+    return f"{model.classes} classes" if model.classes else "unconditional"

@@ -34,6 +34,7 @@ from ganport.core.latent import latent
 from ganport.core.lock import folder_lock
 from ganport.train.augment import diff_augment
 from ganport.train.checkpoint import load_checkpoint, save_checkpoint
+from ganport.train.clusters import cluster_labels
 from ganport.train.config import TrainConfig
 from ganport.train.data import Dataset
 from ganport.train.distributed import Distributed, DistributedModel, join
@@ -120,7 +121,7 @@ class Trainer:
         self.data = data
         self.device = device
         self.images = resident(data.images, device)
-        self.labels = None if data.labels is None else resident(data.labels, device)
+        self.labels = _class_labels(config, data, device)
         self._epoch_order: tuple[int, torch.Tensor] | None = None
         torch.manual_seed(config.seed)
         self.generator = build_generator(config.model).to(device)
@@ -285,7 +286,14 @@ class Trainer:
             "last_losses": dict(self.last_losses),
             "best_fid": self.best_fid,
             "world_size": self.dist.world_size,
+            **self._cluster_state(),
         }
+
+    def _cluster_state(self) -> dict[str, Any]:
+        """A clustered run's labels, kept so a resumed run trains on the same modes."""
+        if self.config.model.class_source != "clusters" or self.labels is None:
+            return {}
+        return {"cluster_labels": self.labels.cpu()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
@@ -298,6 +306,8 @@ class Trainer:
         self.step = int(state["step"])
         self.last_losses = dict(state.get("last_losses", {}))
         self.best_fid = float(state.get("best_fid", math.inf))
+        if "cluster_labels" in state:
+            self.labels = resident(state["cluster_labels"], self.device)
 
 
 def train(
@@ -477,10 +487,24 @@ def _kept(ckpt_path: Path, saved_at: int) -> str:
     return "no checkpoint had been written yet"
 
 
+def _class_labels(config: TrainConfig, data: Dataset, device: torch.device) -> torch.Tensor | None:
+    """The class of each image where batches are cut: the data's labels, or for modes of
+    an unlabelled run (``class_source`` clusters) its k-means clusters."""
+    model = config.model
+    if model.classes and model.class_source == "clusters":
+        return resident(cluster_labels(data.images, model.classes, config.seed), device)
+    return None if data.labels is None else resident(data.labels, device)
+
+
 def _check_labels(config: TrainConfig, data: Dataset) -> None:
-    """A class-conditional run needs labels 0..classes-1 on every image."""
+    """A class-conditional run needs labels 0..classes-1 on every image; modes need at
+    least as many images as modes."""
     classes = config.model.classes
     if not classes:
+        return
+    if config.model.class_source == "clusters":
+        if len(data) < classes:
+            raise InputError(f"{len(data)} images cannot form {classes} modes")
         return
     if data.labels is None:
         raise InputError(

@@ -103,6 +103,33 @@ def _parse_classes(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     return count
 
 
+def _parse_modes(_ctx: click.Context, _param: click.Parameter, value: str) -> int | None:
+    """``auto`` → None (the recipe's), else a mode count (0 or ≥ 2)."""
+    if value == "auto":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not auto or a whole number") from None
+    if count < 0 or count == 1:
+        raise click.BadParameter(f"{count}: use 0 (none) or at least 2 modes")
+    return count
+
+
+def modes_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--modes auto|0|K``: an unconditional model's k-means modes."""
+    return click.option(
+        "--modes",
+        default="auto",
+        show_default=True,
+        metavar="auto|0|K",
+        callback=_parse_modes,
+        help="For an unconditional model (--classes 0): draw from K modes, k-means clusters "
+        "of the training images that G and D learn as classes (no labels used). auto: 10 "
+        "for a DCGAN with bce or hinge, else 0; 0: the plain unconditional GAN.",
+    )(command)
+
+
 def classes_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--classes auto|0|K``: class-conditional (AC-GAN through z[:, 0]) or not."""
     return click.option(

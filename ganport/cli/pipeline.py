@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ganport.cli.options import (
     classes_option,
+    modes_option,
     provider_option,
     run_folder_option,
     tensorboard_option,
 )
 from ganport.cli.training import exit_if_interrupted, run_config
+
+if TYPE_CHECKING:
+    from ganport.train import ModelConfig
 
 DEFAULT_EPOCHS = 60
 
@@ -23,6 +28,7 @@ DEFAULT_EPOCHS = 60
 @click.option("--arch", type=click.Choice(["mlp", "dcgan"]), default="dcgan")
 @click.option("--image-size", type=click.IntRange(4, 256), default=28)
 @classes_option
+@modes_option
 @click.option("--epochs", type=click.IntRange(1), default=DEFAULT_EPOCHS)
 @click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]), default="bce")
 @click.option("--seed", type=int, default=0)
@@ -41,6 +47,7 @@ def pipeline_command(
     arch: str,
     image_size: int,
     classes: int | None,
+    modes: int | None,
     epochs: int,
     loss: str,
     seed: int,
@@ -68,11 +75,12 @@ def pipeline_command(
         loss=loss,
         model={"arch": arch, "image_size": image_size},
         classes=classes,
+        modes=modes,
         seed=seed,
     )
     click.echo(
         f"[1/4] train {config.model.arch} {config.model.image_size}px on {config.data} "
-        f"({len(dataset)} images, {epochs} epochs, {_conditioning(config.model.classes)})"
+        f"({len(dataset)} images, {epochs} epochs, {_conditioning(config.model)})"
     )
     options = RunOptions(out=out, epochs=epochs, device=device, tensorboard=tensorboard)
     result = train(config, dataset, options, resume=resume)
@@ -116,5 +124,7 @@ def pipeline_command(
         raise JobFailed(f"parity failed: {report.failures()[0]}")
 
 
-def _conditioning(classes: int) -> str:
-    return f"conditional on {classes} classes" if classes else "unconditional"
+def _conditioning(model: ModelConfig) -> str:
+    if model.class_source == "clusters":
+        return f"unconditional, {model.classes} k-means modes"
+    return f"conditional on {model.classes} classes" if model.classes else "unconditional"

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from ganport.cli.options import classes_option, run_folder_option, tensorboard_option
+from ganport.cli.options import (
+    classes_option,
+    modes_option,
+    run_folder_option,
+    tensorboard_option,
+)
 from ganport.cli.training import exit_if_interrupted, run_config
 
 
@@ -26,6 +31,7 @@ from ganport.cli.training import exit_if_interrupted, run_config
 @click.option("--nz", type=click.IntRange(1), default=100, help="Latent size.")
 @click.option("--width", type=click.IntRange(1), default=64, help="Base channel/unit count.")
 @classes_option
+@modes_option
 @click.option(
     "--epochs",
     type=click.IntRange(1),
@@ -111,6 +117,7 @@ def train_command(
     nz: int,
     width: int,
     classes: int | None,
+    modes: int | None,
     epochs: int | None,
     steps: int | None,
     batch_size: int | None,
@@ -160,6 +167,7 @@ def train_command(
             "width": width,
         },
         classes=classes,
+        modes=modes,
         optimizer=optimizer,
         seed=seed,
         ema_decay=ema_decay,

@@ -44,6 +44,7 @@ class ModelMetadata:
     ir_version: int = 0
     output_range: tuple[float, float] | None = (-1.0, 1.0)
     classes: int = 0
+    class_source: str = "labels"  # or "clusters": modes of unlabelled data, not its labels
     model_config: dict[str, Any] = field(default_factory=dict)
     # exact graph rewrites the exporter applied (ganport.export.rewrite), e.g. "gemm stem"
     rewrites: list[str] = field(default_factory=list)
@@ -63,6 +64,12 @@ class ModelMetadata:
     @property
     def output_name(self) -> str:
         return OUTPUT_NAMES[self.role]
+
+    @property
+    def labelled_classes(self) -> int:
+        """The classes that are the data's labels (what a classifier of the data can check
+        a sample against): ``classes``, or 0 when they are k-means modes."""
+        return self.classes if self.class_source == "labels" else 0
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -109,6 +116,10 @@ class ModelMetadata:
         if not isinstance(self.classes, int) or self.classes < 0 or self.classes == 1:
             raise InputError(
                 f"{source}: metadata classes must be 0 or at least 2, not {self.classes!r}"
+            )
+        if self.class_source not in ("labels", "clusters"):
+            raise InputError(
+                f"{source}: metadata class_source {self.class_source!r} is not labels/clusters"
             )
         if self.io_dtype not in ("float32", "float16"):
             raise InputError(

@@ -442,7 +442,13 @@ def _distribution(
         return images
 
     return compare_samples(
-        fp32, int8, nz=meta.nz, classes=meta.classes, net=feature_net, dataset=dataset, n=n
+        fp32,
+        int8,
+        nz=meta.nz,
+        classes=meta.labelled_classes,
+        net=feature_net,
+        dataset=dataset,
+        n=n,
     )
 
 

@@ -232,7 +232,7 @@ function showModel(info) {
     ['architecture', g.arch],
     ['latent', `z of ${g.nz} float32, N(0, 1)`],
     ['image', `${g.channels}×${g.height}×${g.width}, [-1, 1]`],
-    ['classes', g.classes ? `${g.classes}, read from z[:, 0]` : 'unconditional'],
+    ['classes', g.classes ? `${g.classes}${g.class_source === 'clusters' ? ' k-means modes (no labels)' : ''}, read from z[:, 0]` : 'unconditional'],
     ['data set', g.dataset || '—'],
     ['training step', g.training_step],
     ['weights', g.weights],

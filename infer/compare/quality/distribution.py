@@ -119,7 +119,7 @@ class Int8Judge:
             reference,
             candidate,
             nz=meta.nz,
-            classes=meta.classes,
+            classes=meta.labelled_classes,
             net=self.net,
             dataset=dataset,
             n=self.n,

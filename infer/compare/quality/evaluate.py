@@ -212,7 +212,7 @@ def _open(path: Path, provider: str, batch_size: int) -> _Source:
             image_shape=meta.image_shape,
             data=meta.dataset,
             nz=meta.nz,
-            classes=meta.classes,
+            classes=meta.labelled_classes,
             batches=lambda n, seed: onnx_generator.iter_batches(n, seed, batch_size),
             versions=runtime_versions(),
         )
@@ -232,7 +232,7 @@ def _open(path: Path, provider: str, batch_size: int) -> _Source:
         image_shape=ckpt.config.model.image_shape,
         data=ckpt.config.data,
         nz=nz,
-        classes=ckpt.config.model.classes,
+        classes=ckpt.config.model.classes if ckpt.config.model.class_source == "labels" else 0,
         batches=lambda n, seed: generate_batches(torch_generator, nz, n, seed, batch_size),
         versions={},
     )

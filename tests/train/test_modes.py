@@ -1,0 +1,91 @@
+"""An unconditional model's modes: k-means clusters of the images, learned as classes."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import pytest
+import torch
+
+from ganport.core.errors import InputError
+from ganport.core.metadata import METADATA_KEY, ModelMetadata
+from ganport.train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset, train
+from ganport.train.clusters import cluster_labels
+from tests.conftest import run_ganport as ganport
+
+SMALL = ["--data", "digits", "--width", "8", "--nz", "16", "--batch-size", "16"]
+
+
+def test_an_unlabelled_dcgan_draws_from_kmeans_modes_by_default(tmp_path):
+    out = tmp_path / "run"
+    proc = ganport("train", *SMALL, "--classes", "0", "--steps", "3", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    assert (ckpt.config.model.classes, ckpt.config.model.class_source) == (10, "clusters")
+    modes = ckpt.state["cluster_labels"]
+    data = load_dataset("digits", 28)
+    assert modes.shape == (len(data),) and set(modes.tolist()) == set(range(10))
+    assert not torch.equal(modes, data.labels)  # clusters, not the labels
+    # The export says so: a classifier of the data cannot check what a mode "asked for".
+    export = ganport("export", out / "checkpoint.pt", "--out", tmp_path / "onnx")
+    assert export.returncode == 0, export.stderr
+    model = onnx.load(str(tmp_path / "onnx" / "generator.onnx"))
+    props = {p.key: p.value for p in model.metadata_props}
+    meta = ModelMetadata.from_json(props[METADATA_KEY])
+    assert (meta.classes, meta.class_source, meta.labelled_classes) == (10, "clusters", 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "classes", "source"),
+    [
+        (["--classes", "0", "--modes", "0"], 0, "labels"),
+        (["--classes", "0", "--modes", "4"], 4, "clusters"),
+        (["--classes", "0", "--arch", "mlp"], 0, "labels"),  # no measured recipe: none
+        (["--classes", "0", "--loss", "wgan-gp"], 0, "labels"),
+        ([], 10, "labels"),  # labelled data: its classes
+    ],
+)
+def test_modes_on_the_command_line(tmp_path, args, classes, source):
+    out = tmp_path / "run"
+    proc = ganport("train", *SMALL, *args, "--steps", "1", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    model = load_checkpoint(out / "checkpoint.pt").config.model
+    assert (model.classes, model.class_source) == (classes, source)
+
+
+def test_modes_beside_classes_is_a_usage_error(tmp_path):
+    proc = ganport("train", *SMALL, "--modes", "5", "--steps", "1", "--out", tmp_path / "r")
+    assert proc.returncode == 2 and "--classes 0" in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+def test_resume_trains_on_the_checkpoints_modes(tmp_path):
+    """The modes travel in the checkpoint: a resumed run repeats an uninterrupted one."""
+    data = load_dataset("digits", 28)
+    model = ModelConfig(width=8, nz=16)
+    config = TrainConfig.for_loss("bce", model, modes=6, batch_size=16, data="digits")
+    assert config.model.class_source == "clusters" and config.model.classes == 6
+
+    def run(out, steps, resume=False):
+        options = RunOptions(out=out, steps=steps, device="cpu", progress=False)
+        return train(config, data, options, resume=resume)
+
+    run(tmp_path / "whole", 6)
+    run(tmp_path / "split", 3)
+    run(tmp_path / "split", 6, resume=True)
+    logs = [
+        [json.loads(line)["d_loss"] for line in (tmp_path / name / "metrics.jsonl").open()]
+        for name in ("whole", "split")
+    ]
+    assert logs[0] == logs[1] and len(logs[0]) == 6
+    whole = load_checkpoint(tmp_path / "whole" / "checkpoint.pt").state["cluster_labels"]
+    assert torch.equal(whole, cluster_labels(data.images, 6, config.seed))
+
+
+def test_class_sources_are_checked():
+    with pytest.raises(InputError, match="class source"):
+        ModelConfig(classes=4, class_source="guesses")
+    meta = ModelMetadata("generator", "dcgan", 16, 1, 28, 28, classes=4, class_source="x")
+    with pytest.raises(InputError, match="class_source"):
+        meta.validate()

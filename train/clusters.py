@@ -1,0 +1,27 @@
+"""Modes of an unlabelled data set: k-means clusters of its images.
+
+An unconditional GAN on a small data set draws half-formed digits: nothing tells G that the
+data falls into separate kinds, so it also draws what lies between them. An AC-GAN's class
+head does tell it, but needs labels. Clusters of the images stand in for labels: G and D
+train as a conditional pair on the cluster of each image, G's latent picks a cluster as it
+picks a class (``ganport.core.classes``), and nothing of the labels is used. This is the
+idea of self-conditioned GANs (Liu et al., 2020), with the clusters found once, in pixel
+space, before training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# Restarts of k-means from other random centres; the run keeps the tightest clustering.
+RESTARTS = 4
+
+
+def cluster_labels(images: torch.Tensor, modes: int, seed: int) -> torch.Tensor:
+    """The k-means cluster (0..modes-1, int64) of every image, found from ``seed``."""
+    from sklearn.cluster import KMeans
+
+    flat = images.reshape(images.shape[0], -1).cpu().numpy()
+    found = KMeans(n_clusters=modes, n_init=RESTARTS, random_state=seed).fit_predict(flat)
+    return torch.from_numpy(found.astype(np.int64))
