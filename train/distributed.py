@@ -84,6 +84,16 @@ class Distributed:
         size = batch.shape[0] // self.world_size
         return batch[self.rank * size : (self.rank + 1) * size]
 
+    def from_main(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Rank 0's ``tensor`` on every rank (what each computed alone may differ in the
+        last bits, as k-means does across machines)."""
+        if not self.enabled:
+            return tensor
+        nccl = dist.get_backend() == "nccl"
+        shared = tensor.to(torch.device("cuda", self.local_rank)) if nccl else tensor.clone()
+        dist.broadcast(shared, src=0)
+        return shared.to(tensor.device)
+
     def wrap(self, model: nn.Module, device: torch.device, sync_bn: bool) -> Any:
         """``model`` trained under DDP; the plain model when the run has one process."""
         if sync_bn and device.type != "cuda":

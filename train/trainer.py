@@ -327,6 +327,8 @@ def train(
             dist.check_batch(config.batch_size)
             trainer = Trainer(config, data, device)
             trainer.dist = dist
+            if trainer.labels is not None and config.model.class_source == "clusters":
+                trainer.labels = dist.from_main(trainer.labels)
         return _train(trainer, options, resume)
 
 

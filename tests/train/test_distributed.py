@@ -74,7 +74,10 @@ def _rank(rank, store_file, out):
         me = Distributed(rank, WORLD)
         # Rank 1 alone sees a non-finite loss and a SIGTERM: both ranks must learn of both.
         agreed = me.agree([{"loss": [1.0, float("nan")][rank]}], [None, "SIGTERM"][rank])
-        torch.save({"d": d_grads, "g": g_grads, "agreed": agreed}, out / f"rank{rank}.pt")
+        # Each rank's own k-means could differ in the last bits: rank 0's modes are used.
+        modes = me.from_main(torch.tensor([rank, 7]))
+        record = {"d": d_grads, "g": g_grads, "agreed": agreed, "modes": modes}
+        torch.save(record, out / f"rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -90,6 +93,7 @@ def test_ddp_of_a_sharded_global_batch_gives_the_global_batchs_gradients(tmp_pat
                 torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
         (values,), stop = got["agreed"]
         assert values["loss"] != values["loss"] and stop == "SIGTERM"
+        assert got["modes"].tolist() == [0, 7]
     # The comparison can fail: one shard's gradients alone (no averaging) are far off.
     images, labels, z, alpha = _batch()
     alone, _ = _losses_and_grads(None, images[:4], labels[:4], z[:4], alpha[:4])
