@@ -22,10 +22,10 @@ def test_an_unlabelled_dcgan_draws_from_kmeans_modes_by_default(tmp_path):
     proc = ganport("train", *SMALL, "--classes", "0", "--steps", "3", "--out", out)
     assert proc.returncode == 0, proc.stderr
     ckpt = load_checkpoint(out / "checkpoint.pt")
-    assert (ckpt.config.model.classes, ckpt.config.model.class_source) == (10, "clusters")
+    assert (ckpt.config.model.classes, ckpt.config.model.class_source) == (16, "clusters")
     modes = ckpt.state["cluster_labels"]
     data = load_dataset("digits", 28)
-    assert modes.shape == (len(data),) and set(modes.tolist()) == set(range(10))
+    assert modes.shape == (len(data),) and set(modes.tolist()) == set(range(16))
     assert not torch.equal(modes, data.labels)  # clusters, not the labels
     # The export says so: a classifier of the data cannot check what a mode "asked for".
     export = ganport("export", out / "checkpoint.pt", "--out", tmp_path / "onnx")
@@ -33,7 +33,7 @@ def test_an_unlabelled_dcgan_draws_from_kmeans_modes_by_default(tmp_path):
     model = onnx.load(str(tmp_path / "onnx" / "generator.onnx"))
     props = {p.key: p.value for p in model.metadata_props}
     meta = ModelMetadata.from_json(props[METADATA_KEY])
-    assert (meta.classes, meta.class_source, meta.labelled_classes) == (10, "clusters", 0)
+    assert (meta.classes, meta.class_source, meta.labelled_classes) == (16, "clusters", 0)
 
 
 @pytest.mark.parametrize(
