@@ -16,6 +16,9 @@ import torch
 
 # Restarts of k-means from other random centres; the run keeps the tightest clustering.
 RESTARTS = 4
+# Images the centres are fitted on, at most (a random subset beyond); every image is then
+# assigned to its nearest centre. Fashion-MNIST's 60,000 take 30 s on one thread.
+MAX_FIT = 60_000
 
 
 def cluster_labels(images: torch.Tensor, modes: int, seed: int) -> torch.Tensor:
@@ -23,5 +26,8 @@ def cluster_labels(images: torch.Tensor, modes: int, seed: int) -> torch.Tensor:
     from sklearn.cluster import KMeans
 
     flat = images.reshape(images.shape[0], -1).cpu().numpy()
-    found = KMeans(n_clusters=modes, n_init=RESTARTS, random_state=seed).fit_predict(flat)
-    return torch.from_numpy(found.astype(np.int64))
+    fit = flat
+    if len(flat) > MAX_FIT:
+        fit = flat[np.random.default_rng(seed).choice(len(flat), MAX_FIT, replace=False)]
+    kmeans = KMeans(n_clusters=modes, n_init=RESTARTS, random_state=seed).fit(fit)
+    return torch.from_numpy(kmeans.predict(flat).astype(np.int64))

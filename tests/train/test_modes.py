@@ -89,3 +89,15 @@ def test_class_sources_are_checked():
     meta = ModelMetadata("generator", "dcgan", 16, 1, 28, 28, classes=4, class_source="x")
     with pytest.raises(InputError, match="class_source"):
         meta.validate()
+
+
+def test_a_large_data_set_fits_its_centres_on_a_subset(monkeypatch):
+    """Beyond MAX_FIT images the centres come from a seeded subset; every image still gets
+    its nearest mode, the same for the same seed."""
+    from ganport.train import clusters
+
+    images = load_dataset("digits", 28).images[:300]
+    monkeypatch.setattr(clusters, "MAX_FIT", 100)
+    first = cluster_labels(images, 5, seed=3)
+    assert first.shape == (300,) and set(first.tolist()) == set(range(5))
+    assert torch.equal(first, cluster_labels(images, 5, seed=3))
