@@ -55,7 +55,8 @@ GRID_LIMIT = 256  # a PNG grid of more images is unreadable; --npy holds them al
     "label",
     type=click.IntRange(0),
     default=None,
-    help="Only images of this class (a class-conditional generator).",
+    help="Only images of this class (a class-conditional generator), or of this mode (one "
+    "trained on k-means modes of unlabelled data).",
 )
 def sample_command(
     model: Path,
