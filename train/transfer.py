@@ -18,7 +18,7 @@ RESIDENT_SHARE = 0.25
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """``tensor`` on ``device``; a host tensor bound for a GPU goes through pinned memory,
     asynchronously (torch's pinned-memory cache keeps it alive until the copy is done)."""
-    if device.type != "cuda" or tensor.device == device:
+    if device.type != "cuda" or tensor.device.type != "cpu":  # nothing to pin
         return tensor.to(device)
     return tensor.pin_memory().to(device, non_blocking=True)
 
