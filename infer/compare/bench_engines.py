@@ -70,12 +70,16 @@ def engine_name(base: str, precision: str) -> str:
 @contextlib.contextmanager
 def torch_precision(device: str, precision: str) -> Iterator[None]:
     """How a torch user runs an fp32 module at ``precision``: autocast to float16 or
-    bfloat16, TF32 matmuls and convolutions (CUDA), or plain fp32."""
+    bfloat16, TF32 matmuls and convolutions (CUDA), or plain fp32.
+
+    Autocast's cache of cast weights is off: it lives only as long as one autocast region
+    (one call here), so it saves nothing, and torch asks for it off around CUDA graph
+    capture (``torch.cuda.make_graphed_callables`` under autocast)."""
     import torch
 
     if precision in ("fp16", "bf16"):
         dtype = torch.float16 if precision == "fp16" else torch.bfloat16
-        with torch.autocast(device, dtype=dtype):
+        with torch.autocast(device, dtype=dtype, cache_enabled=False):
             yield
         return
     if precision == "tf32":
