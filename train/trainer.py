@@ -121,7 +121,10 @@ class Trainer:
         self.data = data
         self.device = device
         self.images = resident(data.images, device)
-        self.labels = _class_labels(config, data, device)
+        self._finds_modes = bool(config.model.classes) and config.model.class_source == "clusters"
+        self._labels = None
+        if data.labels is not None and not self._finds_modes:
+            self._labels = resident(data.labels, device)
         self._epoch_order: tuple[int, torch.Tensor] | None = None
         torch.manual_seed(config.seed)
         self.generator = build_generator(config.model).to(device)
@@ -136,6 +139,29 @@ class Trainer:
         self.last_losses: dict[str, float] = {}
         self.best_fid = math.inf
         self.dist = Distributed()  # train() sets a torchrun run's; see ganport.train.distributed
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """The class of each image, where batches are cut: the data's labels, or for modes
+        of an unlabelled run (``class_source`` clusters) its k-means clusters, found on
+        first use, so a resumed run takes its checkpoint's and never clusters again."""
+        if self._labels is None and self._finds_modes:
+            model = self.config.model
+            found = cluster_labels(self.data.images, model.classes, self.config.seed)
+            self._labels = resident(found, self.device)
+        return self._labels
+
+    @labels.setter
+    def labels(self, labels: torch.Tensor) -> None:
+        self._labels = resident(labels, self.device)
+
+    def share_modes(self) -> None:
+        """Under several processes, every rank trains on rank 0's k-means modes (each
+        rank's own could differ in the last bits); only rank 0 clusters."""
+        if not self.dist.enabled or not self._finds_modes:
+            return
+        mine = self.labels if self.dist.is_main else torch.empty(len(self.data), dtype=torch.int64)
+        self.labels = self.dist.from_main(mine.cpu())
 
     @property
     def steps_per_epoch(self) -> int:
@@ -291,7 +317,7 @@ class Trainer:
 
     def _cluster_state(self) -> dict[str, Any]:
         """A clustered run's labels, kept so a resumed run trains on the same modes."""
-        if self.config.model.class_source != "clusters" or self.labels is None:
+        if not self._finds_modes:
             return {}
         return {"cluster_labels": self.labels.cpu()}
 
@@ -307,7 +333,7 @@ class Trainer:
         self.last_losses = dict(state.get("last_losses", {}))
         self.best_fid = float(state.get("best_fid", math.inf))
         if "cluster_labels" in state:
-            self.labels = resident(state["cluster_labels"], self.device)
+            self.labels = state["cluster_labels"]
 
 
 def train(
@@ -327,8 +353,6 @@ def train(
             dist.check_batch(config.batch_size)
             trainer = Trainer(config, data, device)
             trainer.dist = dist
-            if trainer.labels is not None and config.model.class_source == "clusters":
-                trainer.labels = dist.from_main(trainer.labels)
         return _train(trainer, options, resume)
 
 
@@ -352,6 +376,8 @@ def _train(trainer: Trainer, options: RunOptions, resume: bool) -> RunResult:
             _truncate_metrics(metrics_path, trainer.step)
         trainer.generator = dist.wrap(trainer.generator, trainer.device, options.sync_bn)
         trainer.discriminator = dist.wrap(trainer.discriminator, trainer.device, options.sync_bn)
+    if not resume:  # a resumed run's modes came with its checkpoint, on every rank
+        trainer.share_modes()
     result = RunResult(ckpt_path, trainer.step, trainer.step // trainer.steps_per_epoch, 0.0, {})
     result.rank = dist.rank
     if trainer.step >= target:
@@ -487,15 +513,6 @@ def _kept(ckpt_path: Path, saved_at: int) -> str:
     if ckpt_path.exists():
         return f"the last good checkpoint is {ckpt_path} (step {saved_at})"
     return "no checkpoint had been written yet"
-
-
-def _class_labels(config: TrainConfig, data: Dataset, device: torch.device) -> torch.Tensor | None:
-    """The class of each image where batches are cut: the data's labels, or for modes of
-    an unlabelled run (``class_source`` clusters) its k-means clusters."""
-    model = config.model
-    if model.classes and model.class_source == "clusters":
-        return resident(cluster_labels(data.images, model.classes, config.seed), device)
-    return None if data.labels is None else resident(data.labels, device)
 
 
 def _check_labels(config: TrainConfig, data: Dataset) -> None:

@@ -90,30 +90,22 @@ def tensorboard_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def _parse_classes(_ctx: click.Context, _param: click.Parameter, value: str) -> int | None:
-    """``auto`` → None (decided from the data's labels), else a class count (0 or ≥ 2)."""
-    if value == "auto":
-        return None
-    try:
-        count = int(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not auto or a whole number") from None
-    if count < 0 or count == 1:
-        raise click.BadParameter(f"{count}: use 0 (unconditional) or at least 2 classes")
-    return count
+def _count(zero: str, unit: str) -> Callable[[click.Context, click.Parameter, str], int | None]:
+    """A click callback for ``auto|0|K``: ``auto`` → None (decided later), else a count that
+    is 0 (``zero``) or at least 2 ``unit``."""
 
+    def parse(_ctx: click.Context, _param: click.Parameter, value: str) -> int | None:
+        if value == "auto":
+            return None
+        try:
+            count = int(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not auto or a whole number") from None
+        if count < 0 or count == 1:
+            raise click.BadParameter(f"{count}: use 0 ({zero}) or at least 2 {unit}")
+        return count
 
-def _parse_modes(_ctx: click.Context, _param: click.Parameter, value: str) -> int | None:
-    """``auto`` → None (the recipe's), else a mode count (0 or ≥ 2)."""
-    if value == "auto":
-        return None
-    try:
-        count = int(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not auto or a whole number") from None
-    if count < 0 or count == 1:
-        raise click.BadParameter(f"{count}: use 0 (none) or at least 2 modes")
-    return count
+    return parse
 
 
 def modes_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -123,7 +115,7 @@ def modes_option(command: Callable[..., Any]) -> Callable[..., Any]:
         default="auto",
         show_default=True,
         metavar="auto|0|K",
-        callback=_parse_modes,
+        callback=_count("none", "modes"),
         help="For an unconditional model (--classes 0): draw from K modes, k-means clusters "
         "of the training images that G and D learn as classes (no labels used). auto: 16 "
         "for a DCGAN with bce or hinge, else 0; 0: the plain unconditional GAN.",
@@ -137,7 +129,7 @@ def classes_option(command: Callable[..., Any]) -> Callable[..., Any]:
         default="auto",
         show_default=True,
         metavar="auto|0|K",
-        callback=_parse_classes,
+        callback=_count("unconditional", "classes"),
         help="Class-conditional G and D with K classes, the class read from z[:, 0] so G "
         "still takes z alone (`ganport sample --class k` picks one). auto: the labelled "
         "data's class count, 0 for unlabelled data; 0: unconditional.",

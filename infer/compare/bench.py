@@ -395,13 +395,33 @@ def _engines(
     return engines
 
 
+# The engines of each provider, by base name: torch's (compiled or not; None: a CUDA graph)
+# and ONNX Runtime's (how to build one on a model file).
+TORCH_KINDS: dict[str, dict[str, bool | None]] = {
+    "cpu": {"torch-eager": False, "torch-compile": True},
+    "cuda": {"torch-cuda-eager": False, "torch-cuda-compile": True, "torch-cuda-graph": None},
+}
+ORT_KINDS: dict[str, dict[str, Callable[..., Engine]]] = {
+    "cpu": {config: functools.partial(ort_cpu_engine, config=config) for config in ORT_CPU_CONFIGS},
+    "cuda": {
+        "ort-cuda-iobinding": functools.partial(ort_cuda_engine, cuda_graph=False),
+        "ort-cuda-graph": functools.partial(ort_cuda_engine, cuda_graph=True),
+    },
+}
+
+
 def _builders(
     path: Path, meta: ModelMetadata, module: Any, threads: int, options: BenchOptions
 ) -> dict[str, Callable[[], Engine]]:
-    """Engine name -> how to build it, for the provider and the precisions asked for."""
+    """Engine name -> how to build it, for the provider and the precisions asked for. A
+    torch engine copies the module when it is built (engines move their module to a
+    device), so engines left out copy nothing."""
+    provider = options.provider
 
-    def fresh() -> Any:  # engines move their module to a device: each gets its own copy
-        return copy.deepcopy(module)
+    def torch_builder(name: str, compiled: bool | None, precision: str) -> Callable[[], Engine]:
+        if compiled is None:
+            return lambda: torch_cuda_graph_engine(copy.deepcopy(module), precision)
+        return lambda: torch_engine(name, copy.deepcopy(module), provider, compiled, precision)
 
     files = {meta.precision: path}
     if meta.precision == "fp32":
@@ -411,47 +431,24 @@ def _builders(
             if found is not None:
                 files[precision] = found
     explicit = options.precisions is not None
-    wanted = options.precisions or DEFAULT_PRECISIONS[options.provider]
     builders: dict[str, Callable[[], Engine]] = {}
-    for precision in wanted:
-        if options.provider == "cpu":
-            torch_kinds = {"torch-eager": False, "torch-compile": True}
-            ort_kinds = {
-                config: functools.partial(ort_cpu_engine, config=config)
-                for config in ORT_CPU_CONFIGS
-            }
-        else:
-            torch_kinds = {
-                "torch-cuda-eager": False,
-                "torch-cuda-compile": True,
-                "torch-cuda-graph": None,
-            }
-            ort_kinds = {
-                "ort-cuda-iobinding": functools.partial(ort_cuda_engine, cuda_graph=False),
-                "ort-cuda-graph": functools.partial(ort_cuda_engine, cuda_graph=True),
-            }
+    for precision in options.precisions or DEFAULT_PRECISIONS[provider]:
         if precision != "int8":
-            for base, compiled in torch_kinds.items():
+            for base, compiled in TORCH_KINDS[provider].items():
                 name = engine_name(base, precision)
-                if compiled is None:
-                    builders[name] = functools.partial(torch_cuda_graph_engine, fresh(), precision)
-                else:
-                    device = options.provider
-                    builders[name] = functools.partial(
-                        torch_engine, name, fresh(), device, compiled, precision
-                    )
-        for base, build in ort_kinds.items():
+                builders[name] = torch_builder(name, compiled, precision)
+        for base, build in ORT_KINDS[provider].items():
             name = engine_name(base, precision)
-            if precision in files and (options.provider == "cuda" or precision != "tf32"):
+            if precision in files and (provider == "cuda" or precision != "tf32"):
                 builders[name] = functools.partial(
                     build, files[precision], threads, precision=precision
                 )
             elif explicit and precision != "bf16":
-                builders[name] = functools.partial(_missing, path, precision, options.provider)
+                builders[name] = functools.partial(_missing, path, precision)
     return builders
 
 
-def _missing(path: Path, precision: str, provider: str) -> Engine:
+def _missing(path: Path, precision: str) -> Engine:
     """The builder of an ONNX Runtime engine whose model is not there."""
     if precision == "tf32":
         raise Skipped("TF32 is a CUDA format; ONNX Runtime's CPU provider has none")
@@ -542,7 +539,7 @@ def _torch_mm(x: np.ndarray, w: np.ndarray, device: str, precision: str) -> Call
     a = torch.from_numpy(x).to(device, dtype)
     b = torch.from_numpy(w).to(device, dtype)
     out = torch.empty_like(a)
-    sync = torch.cuda.synchronize if device == "cuda" else _no_sync
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
 
     def mm() -> None:
         with torch_precision(device, "tf32" if precision == "tf32" else "fp32"):
@@ -550,10 +547,6 @@ def _torch_mm(x: np.ndarray, w: np.ndarray, device: str, precision: str) -> Call
         sync()
 
     return mm
-
-
-def _no_sync() -> None:
-    pass
 
 
 def _matmul_model(n: int) -> onnx.ModelProto:
