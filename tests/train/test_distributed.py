@@ -72,12 +72,15 @@ def _rank(rank, store_file, out):
     try:
         d_grads, g_grads = _losses_and_grads(rank, *_batch())
         me = Distributed(rank, WORLD)
-        # Rank 1 alone sees a non-finite loss and a SIGTERM: both ranks must learn of both.
-        agreed = me.agree([{"loss": [1.0, float("nan")][rank]}], [None, "SIGTERM"][rank])
         # Each rank's own k-means could differ in the last bits: rank 0's modes are used.
         modes = me.from_main(torch.tensor([rank, 7]))
+        # Rank 1 alone sees a non-finite loss and a SIGTERM: both ranks must learn of both.
+        agreed = me.agree([{"loss": [1.0, float("nan")][rank]}], [None, "SIGTERM"][rank])
         record = {"d": d_grads, "g": g_grads, "agreed": agreed, "modes": modes}
         torch.save(record, out / f"rank{rank}.pt")
+        # A broadcast's sender may finish before its receiver: tearing gloo down then
+        # aborts the process. Both ranks leave together.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
