@@ -33,6 +33,7 @@ from ganport.core.images import save_grid
 from ganport.core.latent import latent
 from ganport.core.lock import folder_lock
 from ganport.train.augment import diff_augment
+from ganport.train.batchnorm import recalibrate
 from ganport.train.checkpoint import load_checkpoint, save_checkpoint
 from ganport.train.clusters import cluster_labels
 from ganport.train.config import TrainConfig
@@ -131,6 +132,7 @@ class Trainer:
         self.discriminator = build_discriminator(config.model).to(device)
         self.generator_ema = copy.deepcopy(self.generator).eval()
         self.generator_ema.requires_grad_(False)
+        self._ema_stats_stale = True  # G_ema's BatchNorm statistics predate its weights
         self.opt_g = self._optimizer(self.generator)
         self.opt_d = self._optimizer(self.discriminator)
         self.noise = torch.Generator().manual_seed(config.seed + 1)
@@ -283,25 +285,34 @@ class Trainer:
 
     @torch.no_grad()
     def update_ema(self) -> None:
-        """EMA of G's parameters with TF-style warm-up (short runs are not stuck at init);
-        buffers (BN running statistics) are copied."""
+        """EMA of G's parameters with TF-style warm-up (short runs are not stuck at init).
+        Its BatchNorm statistics are not averaged: ``averaged_generator`` computes them."""
         decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
         ema = list(self.generator_ema.parameters())
         torch._foreach_lerp_(ema, list(self.generator.parameters()), 1.0 - decay)  # one launch
-        torch._foreach_copy_(list(self.generator_ema.buffers()), list(self.generator.buffers()))
+        self._ema_stats_stale = True
+
+    def averaged_generator(self) -> nn.Module:
+        """G_ema in eval mode with BatchNorm statistics of its own weights
+        (``ganport.train.batchnorm``), recomputed once after each change of the weights:
+        what the grids, the evaluations and the checkpoint (hence the export) use."""
+        if self._ema_stats_stale:
+            recalibrate(self.generator_ema, self.config.model.nz, self.config.seed, self.device)
+            self._ema_stats_stale = False
+        return self.generator_ema.eval()
 
     @torch.no_grad()
     def sample_grid(self, path: Path) -> Path:
         """Fixed-noise samples (the latent convention, the run's seed) from G_ema in eval mode."""
         z = torch.from_numpy(latent(GRID_SAMPLES, self.config.model.nz, self.config.seed))
-        images = self.generator_ema.eval()(z.to(self.device)).cpu().numpy()
+        images = self.averaged_generator()(z.to(self.device)).cpu().numpy()
         return save_grid(images, path)
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "config": self.config.to_dict(),
             "generator": self.generator.state_dict(),
-            "generator_ema": self.generator_ema.state_dict(),
+            "generator_ema": self.averaged_generator().state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "optimizer_g": self.opt_g.state_dict(),
             "optimizer_d": self.opt_d.state_dict(),
@@ -324,6 +335,7 @@ class Trainer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
         self.generator_ema.load_state_dict(state["generator_ema"])
+        self._ema_stats_stale = True
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["optimizer_g"])
         self.opt_d.load_state_dict(state["optimizer_d"])
@@ -556,7 +568,7 @@ def _evaluator(trainer: Trainer, options: RunOptions) -> Callable[[], float] | N
     if options.evaluator is None:
         raise InputError("eval_every needs an evaluator (e.g. quality.FidEvaluator)")
     evaluator = options.evaluator
-    return lambda: evaluator(trainer.generator_ema)
+    return lambda: evaluator(trainer.averaged_generator())
 
 
 def _remove_stale_temporaries(out: Path) -> None:
