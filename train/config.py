@@ -38,6 +38,8 @@ class ModelConfig:
     auxiliary classifier head used in training only. 0: unconditional. ``class_source``
     says what the classes are: the data's ``labels``, or ``clusters`` of an unlabelled
     data set's images (``ganport.train.clusters``), modes found without labels.
+    ``twin_classifier`` gives D a second class head, for generated images (TAC-GAN,
+    ``ganport.train.losses.d_class_loss``).
     """
 
     arch: str = "dcgan"
@@ -48,6 +50,7 @@ class ModelConfig:
     d_norm: str = "batch"
     classes: int = 0
     class_source: str = "labels"
+    twin_classifier: bool = False
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -70,6 +73,8 @@ class ModelConfig:
                 f"unknown class source {self.class_source!r}; choose one of "
                 f"{', '.join(CLASS_SOURCES)}"
             )
+        if self.twin_classifier and not self.classes:
+            raise InputError("a twin classifier needs classes (a conditional model)")
         if self.d_norm not in NORMS:
             raise InputError(f"unknown d_norm {self.d_norm!r}; choose one of {', '.join(NORMS)}")
 
@@ -150,6 +155,8 @@ class TrainConfig:
             kwargs.setdefault("lr", 2e-3)
             kwargs.setdefault("batch_size", 32)
             kwargs.setdefault("r1_gamma", 1.0)
+            if model.classes and model.class_source == "labels":
+                model = dataclasses.replace(model, twin_classifier=True)
         return cls(model=model, loss=loss, **kwargs)
 
     @staticmethod

@@ -199,8 +199,8 @@ class DistributedModel:
     def __call__(self, *args: torch.Tensor) -> Any:
         return self.ddp("forward", *args)
 
-    def logits_and_classes(self, image: torch.Tensor) -> Any:
-        return self.ddp("logits_and_classes", image)
+    def heads(self, image: torch.Tensor) -> Any:
+        return self.ddp("heads", image)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.module, name)

@@ -1,7 +1,8 @@
 """GAN losses on logits (no sigmoid inside the discriminator).
 
 Each loss is a pair ``(d_loss(real_logits, fake_logits), g_loss(fake_logits))``;
-WGAN-GP adds ``gradient_penalty``, a class-conditional model adds ``class_loss`` to both.
+WGAN-GP adds ``gradient_penalty``, a class-conditional model ``d_class_loss`` and
+``g_class_loss``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ganport.train.models import Heads
 
 
 def bce_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -69,9 +72,33 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
 
 
 def class_loss(class_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """AC-GAN's auxiliary term: cross-entropy of D's class head against the true class
-    (the data's label for real images, the latent's class for generated ones)."""
+    """Cross-entropy of a class head against the true class (the data's label for real
+    images, the latent's class for generated ones)."""
     return F.cross_entropy(class_logits, labels)
+
+
+def d_class_loss(
+    real: Heads, fake: Heads, real_labels: torch.Tensor, fake_labels: torch.Tensor
+) -> torch.Tensor:
+    """D's class terms. AC-GAN: its class head learns real and generated images alike.
+    TAC-GAN (Gong et al., 2019; a D with a twin head): the class head learns real images
+    only and the twin head generated ones, so the two estimate p(class | image) under the
+    data and under G, and ``g_class_loss`` can pull the second towards the first."""
+    if fake.twin is None:
+        return class_loss(real.classes, real_labels) + class_loss(fake.classes, fake_labels)
+    return class_loss(real.classes, real_labels) + class_loss(fake.twin, fake_labels)
+
+
+def g_class_loss(fake: Heads, labels: torch.Tensor) -> torch.Tensor:
+    """G's class term: D's class head should name the class G was asked for. AC-GAN's term
+    alone rewards the images easiest to classify, the middle of each class; a twin head's
+    term (subtracted: G makes its images hard for the twin to tell apart) rewards G's own
+    class-given spread for matching the data's. Measured on mnist5k, conditional DCGAN 28,
+    60 epochs: FID 0.24 → 0.16, precision 0.77 → 0.80, recall 0.75 → 0.77 (README)."""
+    loss = class_loss(fake.classes, labels)
+    if fake.twin is not None:
+        loss = loss - class_loss(fake.twin, labels)
+    return loss
 
 
 LOSSES: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {

@@ -8,12 +8,21 @@ symbolic batch axis.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from ganport.core.classes import class_edges
 from ganport.train.config import ModelConfig
+
+
+class Heads(NamedTuple):
+    """A conditional discriminator's outputs, from one pass through its shared layers."""
+
+    logits: torch.Tensor  # real/fake, one per image (what ``forward`` returns and is exported)
+    classes: torch.Tensor  # the auxiliary classifier's class logits (batch, K)
+    twin: torch.Tensor | None  # the twin classifier's (TAC-GAN), or None (AC-GAN)
 
 
 class LatentClass(nn.Module):
@@ -77,8 +86,8 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """flatten → Linear 1024 → 512 → 256 with LeakyReLU 0.2 (norm after the first) → logit.
 
-    ``forward`` is the adversarial logit (what is exported); ``logits_and_classes`` adds
-    the auxiliary class logits of a conditional model, from the same features.
+    ``forward`` is the adversarial logit (what is exported); ``heads`` adds the class
+    heads of a conditional model (training only), from the same features.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -95,12 +104,13 @@ class MLPDiscriminator(nn.Module):
         layers.append(nn.Linear(fan_in, 1))
         self.net = nn.Sequential(*layers)
         self.classifier = nn.Linear(fan_in, cfg.classes) if cfg.classes else None
+        self.twin = nn.Linear(fan_in, cfg.classes) if cfg.twin_classifier else None
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image.flatten(1)).reshape(-1)
 
-    def logits_and_classes(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _heads(self.net, self.classifier, image.flatten(1))
+    def heads(self, image: torch.Tensor) -> Heads:
+        return _heads(self.net, self.classifier, self.twin, image.flatten(1))
 
 
 def _dcgan_plan(image_size: int) -> tuple[int, int]:
@@ -141,7 +151,8 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """Stride-2 Conv2d stack, LeakyReLU 0.2, norm on all but the first block → one logit.
 
-    A conditional model's auxiliary classifier is a second last layer beside the logit's.
+    A conditional model's auxiliary classifier (and a TAC-GAN's twin classifier) is another
+    last layer beside the logit's.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -160,22 +171,26 @@ class DCGANDiscriminator(nn.Module):
         layers.append(nn.Conv2d(channels, 1, first, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
         self.classifier = nn.Conv2d(channels, cfg.classes, first) if cfg.classes else None
+        self.twin = nn.Conv2d(channels, cfg.classes, first) if cfg.twin_classifier else None
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(image).reshape(-1)
 
-    def logits_and_classes(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _heads(self.net, self.classifier, image)
+    def heads(self, image: torch.Tensor) -> Heads:
+        return _heads(self.net, self.classifier, self.twin, image)
 
 
 def _heads(
-    net: nn.Sequential, classifier: nn.Module | None, inputs: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(adversarial logits, class logits) from one pass through the shared layers."""
+    net: nn.Sequential, classifier: nn.Module | None, twin: nn.Module | None, inputs: torch.Tensor
+) -> Heads:
     if classifier is None:
         raise ValueError("this discriminator has no class head (an unconditional model)")
     features = net[:-1](inputs)
-    return net[-1](features).reshape(-1), classifier(features).flatten(1)
+    return Heads(
+        logits=net[-1](features).reshape(-1),
+        classes=classifier(features).flatten(1),
+        twin=None if twin is None else twin(features).flatten(1),
+    )
 
 
 def _norm_1d(kind: str, size: int) -> list[nn.Module]:

@@ -39,7 +39,7 @@ from ganport.train.clusters import cluster_labels
 from ganport.train.config import TrainConfig
 from ganport.train.data import Dataset
 from ganport.train.distributed import Distributed, DistributedModel, join
-from ganport.train.losses import LOSSES, class_loss, gradient_penalty, r1_penalty
+from ganport.train.losses import LOSSES, d_class_loss, g_class_loss, gradient_penalty, r1_penalty
 from ganport.train.models import build_discriminator, build_generator
 from ganport.train.tensorboard import TensorBoardLog
 from ganport.train.transfer import resident, to_device
@@ -228,18 +228,15 @@ class Trainer:
         if cfg.model.classes:
             real_labels = to_device(self.labels[indices], self.device)
             fake_labels = self.generator.latent_class.index(z)
-            real_logits, real_classes = self.discriminator.logits_and_classes(real_seen)
-            fake_logits, fake_classes = self.discriminator.logits_and_classes(
-                self.seen_by_d(fake.detach())
-            )
-            d_loss = (
-                self.d_loss_fn(real_logits, fake_logits)
-                + class_loss(real_classes, real_labels)
-                + class_loss(fake_classes, fake_labels)
+            real_heads = self.discriminator.heads(real_seen)
+            fake_heads = self.discriminator.heads(self.seen_by_d(fake.detach()))
+            real_logits, fake_logits = real_heads.logits, fake_heads.logits
+            d_loss = self.d_loss_fn(real_logits, fake_logits) + d_class_loss(
+                real_heads, fake_heads, real_labels, fake_labels
             )
             watched = {
-                "class_acc_real": _accuracy(real_classes, real_labels),
-                "class_acc_fake": _accuracy(fake_classes, fake_labels),
+                "class_acc_real": _accuracy(real_heads.classes, real_labels),
+                "class_acc_fake": _accuracy(fake_heads.classes, fake_labels),
             }
         else:
             real_logits = self.discriminator(real_seen)
@@ -264,10 +261,8 @@ class Trainer:
             self.opt_g.zero_grad(set_to_none=True)
             with _frozen(self.discriminator):
                 if cfg.model.classes:
-                    fake_logits, fake_classes = self.discriminator.logits_and_classes(
-                        self.seen_by_d(fake)
-                    )
-                    g_loss = self.g_loss_fn(fake_logits) + class_loss(fake_classes, fake_labels)
+                    heads = self.discriminator.heads(self.seen_by_d(fake))
+                    g_loss = self.g_loss_fn(heads.logits) + g_class_loss(heads, fake_labels)
                 else:
                     g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake)))
                 g_loss.backward()

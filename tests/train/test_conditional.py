@@ -6,6 +6,7 @@ import torch
 
 from ganport.core.classes import class_edges, class_of_latent, latent_of_class
 from ganport.core.errors import InputError
+from ganport.core.latent import latent
 from ganport.train import (
     ModelConfig,
     TrainConfig,
@@ -51,24 +52,29 @@ def test_the_class_changes_the_image_and_nothing_else_does():
 def test_discriminator_exports_one_logit_and_trains_a_class_head(arch):
     d = build_discriminator(ModelConfig(arch=arch, width=8, classes=10)).eval()
     images = torch.rand(5, 1, 28, 28) * 2 - 1
-    logits, classes = d.logits_and_classes(images)
-    assert d(images).shape == (5,) and classes.shape == (5, 10)
+    logits, classes, twin = d.heads(images)
+    assert d(images).shape == (5,) and classes.shape == (5, 10) and twin is None
     torch.testing.assert_close(d(images), logits)
     plain = build_discriminator(ModelConfig(arch=arch, width=8)).eval()
     assert plain.classifier is None
     with pytest.raises(ValueError, match="no class head"):
-        plain.logits_and_classes(images)
+        plain.heads(images)
 
 
 def test_a_conditional_run_learns_the_classes(tmp_path, mnist5k_28):
     ckpt = load_checkpoint(train_run(tmp_path, "dcgan", 28, steps=150, width=16, classes=10))
-    assert ckpt.config.model.classes == 10
-    d = ckpt.discriminator()
+    assert ckpt.config.model.classes == 10 and ckpt.config.model.twin_classifier
+    d, g = ckpt.discriminator(), ckpt.generator()
     images, labels = mnist5k_28.images[-500:], mnist5k_28.labels[-500:]
+    z = latent(500, ckpt.config.model.nz, seed=4)
+    asked = torch.from_numpy(class_of_latent(z, 10))
     with torch.no_grad():
-        _, class_logits = d.logits_and_classes(images)
-    accuracy = (class_logits.argmax(dim=1) == labels).float().mean().item()
-    assert accuracy > 0.5  # chance is 0.1; the auxiliary loss is really in D's step
+        real = d.heads(images)
+        fake = d.heads(g(torch.from_numpy(z)))
+    # Chance is 0.1: the class head learned the data's labels in D's step, and the twin
+    # head the classes G was asked for (TAC-GAN), each from its own images.
+    assert (real.classes.argmax(dim=1) == labels).float().mean().item() > 0.5
+    assert (fake.twin.argmax(dim=1) == asked).float().mean().item() > 0.5
 
 
 def test_conditional_training_needs_fitting_labels(tmp_path):

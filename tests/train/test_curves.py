@@ -158,8 +158,8 @@ def test_logged_d_outputs_and_class_accuracy_are_those_of_the_d_update():
     z = torch.randn(len(real), 8, generator=noise)
     with torch.no_grad():
         fake = g_before(z)
-        real_logits, real_classes = d_before.logits_and_classes(real)
-        fake_logits, fake_classes = d_before.logits_and_classes(fake)
+        real_logits, real_classes, _ = d_before.heads(real)
+        fake_logits, fake_classes, _ = d_before.heads(fake)
     assert logged["d_real"] == pytest.approx(torch.sigmoid(real_logits).mean().item(), abs=1e-6)
     assert logged["d_fake"] == pytest.approx(torch.sigmoid(fake_logits).mean().item(), abs=1e-6)
     real_acc = (real_classes.argmax(1) == data.labels[indices]).float().mean().item()

@@ -20,13 +20,22 @@ import torch.multiprocessing as mp
 
 from ganport.train import ModelConfig, build_discriminator, build_generator, load_checkpoint
 from ganport.train.distributed import Distributed
-from ganport.train.losses import bce_d_loss, bce_g_loss, class_loss, gradient_penalty
+from ganport.train.losses import (
+    bce_d_loss,
+    bce_g_loss,
+    d_class_loss,
+    g_class_loss,
+    gradient_penalty,
+)
 from tests.conftest import run_ganport
 from tests.train.test_interrupts import TRAIN, steps_logged, wait_for_progress
 
 WORLD = 2
-# A conditional pair whose D has no BatchNorm; G is run with its running statistics.
-MODEL = ModelConfig(arch="mlp", image_size=8, nz=8, width=4, d_norm="none", classes=10)
+# A conditional pair (with TAC-GAN's twin head) whose D has no BatchNorm; G is run with its
+# running statistics.
+MODEL = ModelConfig(
+    arch="mlp", image_size=8, nz=8, width=4, d_norm="none", classes=10, twin_classifier=True
+)
 
 
 def _losses_and_grads(rank_or_none, images, labels, z, alpha):
@@ -37,18 +46,18 @@ def _losses_and_grads(rank_or_none, images, labels, z, alpha):
     discriminator = d.wrap(build_discriminator(MODEL), torch.device("cpu"), False)
     real, real_labels, z = d.shard(images), d.shard(labels), d.shard(z)
     fake = generator(z)
-    real_logits, real_classes = discriminator.logits_and_classes(real)
-    fake_logits, fake_classes = discriminator.logits_and_classes(fake.detach())
+    real_heads = discriminator.heads(real)
+    fake_heads = discriminator.heads(fake.detach())
     fake_labels = generator.latent_class.index(z)
     d_loss = (
-        bce_d_loss(real_logits, fake_logits)
-        + class_loss(real_classes, real_labels)
-        + class_loss(fake_classes, fake_labels)
+        bce_d_loss(real_heads.logits, fake_heads.logits)
+        + d_class_loss(real_heads, fake_heads, real_labels, fake_labels)
         + 10 * gradient_penalty(discriminator, real, fake.detach(), alpha=d.shard(alpha))
     )
     d_loss.backward()
     d_grads = [p.grad.clone() for p in discriminator.parameters()]
-    g_loss = bce_g_loss(discriminator(fake))
+    heads = discriminator.heads(fake)
+    g_loss = bce_g_loss(heads.logits) + g_class_loss(heads, fake_labels)
     g_loss.backward()
     g_grads = [p.grad.clone() for p in generator.parameters()]
     return d_grads, g_grads

@@ -79,3 +79,40 @@ def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
 def test_each_recipe_has_its_own_default_length(arch, loss, epochs):
     """`ganport train` without --epochs/--steps runs this many epochs (it used to run 1)."""
     assert TrainConfig.for_loss(loss, ModelConfig(arch=arch)).recipe_epochs() == epochs
+
+
+def test_class_terms_of_ac_gan_and_of_its_twin_form():
+    from ganport.train.losses import d_class_loss, g_class_loss
+    from ganport.train.models import Heads
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, generator=gen)
+    real = Heads(logits, torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen))
+    fake = Heads(logits, torch.randn(6, 4, generator=gen), torch.randn(6, 4, generator=gen))
+    real_labels, fake_labels = torch.tensor([0, 1, 2, 3, 0, 1]), torch.tensor([3, 2, 1, 0, 3, 2])
+    ce = torch.nn.functional.cross_entropy
+    # AC-GAN (no twin): D's class head learns both kinds; G asks it for its class.
+    ac_real, ac_fake = real._replace(twin=None), fake._replace(twin=None)
+    assert d_class_loss(ac_real, ac_fake, real_labels, fake_labels) == pytest.approx(
+        (ce(real.classes, real_labels) + ce(fake.classes, fake_labels)).item()
+    )
+    assert g_class_loss(ac_fake, fake_labels) == pytest.approx(ce(fake.classes, fake_labels).item())
+    # TAC-GAN: the class head learns real images only, the twin generated ones; G fools
+    # the twin.
+    assert d_class_loss(real, fake, real_labels, fake_labels) == pytest.approx(
+        (ce(real.classes, real_labels) + ce(fake.twin, fake_labels)).item()
+    )
+    assert g_class_loss(fake, fake_labels) == pytest.approx(
+        (ce(fake.classes, fake_labels) - ce(fake.twin, fake_labels)).item()
+    )
+
+
+def test_the_conditional_dcgan_recipe_has_a_twin_class_head_and_modes_do_not():
+    labelled = TrainConfig.for_loss("bce", ModelConfig(classes=10))
+    assert labelled.model.twin_classifier
+    assert not TrainConfig.for_loss("bce", ModelConfig(), modes=16).model.twin_classifier
+    assert not TrainConfig.for_loss(
+        "bce", ModelConfig(arch="mlp", classes=10)
+    ).model.twin_classifier
+    with pytest.raises(InputError, match="twin classifier needs classes"):
+        ModelConfig(twin_classifier=True)
