@@ -105,6 +105,7 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty on D's gradient at real images (0: off)
     r1_every: int = 4  # lazy R1: every k-th D step, weighted k times (a quarter of the cost)
     augment: bool = False  # DiffAugment (translation + cutout) on every image D sees
+    mode_seeking: float = 0.0  # weight of the mode-seeking term in G's loss (0: off)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -122,6 +123,8 @@ class TrainConfig:
             raise InputError("lr, batch size, n_critic and r1_every must be positive")
         if self.r1_gamma < 0:
             raise InputError(f"the R1 weight must not be negative, not {self.r1_gamma}")
+        if self.mode_seeking < 0:
+            raise InputError(f"the mode-seeking weight must be ≥ 0, not {self.mode_seeking}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise InputError(f"ema decay must be in [0, 1), not {self.ema_decay}")
 
@@ -155,8 +158,10 @@ class TrainConfig:
             kwargs.setdefault("lr", 2e-3)
             kwargs.setdefault("batch_size", 32)
             kwargs.setdefault("r1_gamma", 1.0)
+            kwargs.setdefault("ema_decay", 0.995)
             if model.classes and model.class_source == "labels":
                 model = dataclasses.replace(model, twin_classifier=True)
+                kwargs.setdefault("mode_seeking", 0.03)
         return cls(model=model, loss=loss, **kwargs)
 
     @staticmethod

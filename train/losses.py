@@ -101,6 +101,27 @@ def g_class_loss(fake: Heads, labels: torch.Tensor) -> torch.Tensor:
     return loss
 
 
+def mode_seeking_loss(z: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """MSGAN's term (Mao et al., 2019) over the batch's pairs of rows (0, 1), (2, 3), ...:
+    the inverse of how far apart two images are per unit of distance between their
+    latents, so G is rewarded for latents that differ giving images that differ, within
+    a class (``paired_latents`` gives each pair one class). z[:, 0], the class, is left out
+    of the latent distance."""
+    first, second = slice(0, len(z) - 1, 2), slice(1, len(z), 2)
+    latent_gap = (z[first, 1:] - z[second, 1:]).abs().mean()
+    image_gap = (images[first] - images[second]).abs().mean()
+    return 1.0 / (image_gap / latent_gap + 1e-5)
+
+
+def paired_latents(z: torch.Tensor) -> torch.Tensor:
+    """z with each odd row's class coordinate z[:, 0] set to the even row's before it, so
+    the pairs ``mode_seeking_loss`` compares are of one class; the other coordinates,
+    and the class distribution of the batch, are unchanged."""
+    paired = z.clone()
+    paired[1::2, 0] = z[0 : 2 * (len(z) // 2) : 2, 0]
+    return paired
+
+
 LOSSES: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {
     "bce": (bce_d_loss, bce_g_loss),
     "hinge": (hinge_d_loss, critic_g_loss),

@@ -39,7 +39,15 @@ from ganport.train.clusters import cluster_labels
 from ganport.train.config import TrainConfig
 from ganport.train.data import Dataset
 from ganport.train.distributed import Distributed, DistributedModel, join
-from ganport.train.losses import LOSSES, d_class_loss, g_class_loss, gradient_penalty, r1_penalty
+from ganport.train.losses import (
+    LOSSES,
+    d_class_loss,
+    g_class_loss,
+    gradient_penalty,
+    mode_seeking_loss,
+    paired_latents,
+    r1_penalty,
+)
 from ganport.train.models import build_discriminator, build_generator
 from ganport.train.tensorboard import TensorBoardLog
 from ganport.train.transfer import resident, to_device
@@ -219,6 +227,8 @@ class Trainer:
         indices = to_device(indices, self.images.device)
         real = to_device(self.images[indices], self.device)
         z = torch.randn(cfg.batch_size, cfg.model.nz, generator=self.noise)
+        if cfg.mode_seeking and cfg.model.classes:
+            z = paired_latents(z)
         z = to_device(self.dist.shard(z), self.device)
         fake = self.generator(z)
 
@@ -265,6 +275,8 @@ class Trainer:
                     g_loss = self.g_loss_fn(heads.logits) + g_class_loss(heads, fake_labels)
                 else:
                     g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake)))
+                if cfg.mode_seeking:
+                    g_loss = g_loss + cfg.mode_seeking * mode_seeking_loss(z, fake)
                 g_loss.backward()
             self.opt_g.step()
             self.update_ema()

@@ -56,7 +56,21 @@ from ganport.cli.training import exit_if_interrupted, run_config
     default=None,
     help="Learning rate of G and D [default: 2e-3 for a dcgan with bce/hinge, else 2e-4].",
 )
-@click.option("--ema-decay", type=click.FloatRange(0, 1, max_open=True), default=0.999)
+@click.option(
+    "--ema-decay",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Decay of the EMA of G that is sampled and exported [default: 0.995 for a dcgan with "
+    "bce/hinge, else 0.999].",
+)
+@click.option(
+    "--mode-seeking",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of the mode-seeking term in G's loss (MSGAN: images of one class drawn from "
+    "different latents should differ; 0: off) [default: 0.03 for a conditional dcgan with "
+    "bce/hinge, else 0].",
+)
 @click.option(
     "--r1",
     "r1_gamma",
@@ -124,7 +138,8 @@ def train_command(
     loss: str,
     optimizer: str,
     lr: float | None,
-    ema_decay: float,
+    ema_decay: float | None,
+    mode_seeking: float | None,
     r1_gamma: float | None,
     augment: bool | None,
     seed: int,
@@ -171,6 +186,7 @@ def train_command(
         optimizer=optimizer,
         seed=seed,
         ema_decay=ema_decay,
+        mode_seeking=mode_seeking,
         r1_gamma=r1_gamma,
         augment=augment,
         lr=lr,

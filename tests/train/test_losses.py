@@ -110,9 +110,46 @@ def test_class_terms_of_ac_gan_and_of_its_twin_form():
 def test_the_conditional_dcgan_recipe_has_a_twin_class_head_and_modes_do_not():
     labelled = TrainConfig.for_loss("bce", ModelConfig(classes=10))
     assert labelled.model.twin_classifier
-    assert not TrainConfig.for_loss("bce", ModelConfig(), modes=16).model.twin_classifier
+    assert (labelled.mode_seeking, labelled.ema_decay) == (0.03, 0.995)
+    modes = TrainConfig.for_loss("bce", ModelConfig(), modes=16)
+    assert not modes.model.twin_classifier
     assert not TrainConfig.for_loss(
         "bce", ModelConfig(arch="mlp", classes=10)
     ).model.twin_classifier
     with pytest.raises(InputError, match="twin classifier needs classes"):
         ModelConfig(twin_classifier=True)
+
+
+def test_mode_seeking_term_rewards_pairs_of_one_class_that_differ():
+    from ganport.train.losses import mode_seeking_loss, paired_latents
+
+    z = torch.randn(7, 5, generator=torch.Generator().manual_seed(0))
+    paired = paired_latents(z)
+    assert torch.equal(paired[1::2, 0], z[0:6:2, 0])  # odd rows take the class of the row before
+    assert torch.equal(paired[0::2], z[0::2]) and torch.equal(paired[:, 1:], z[:, 1:])
+    images = torch.randn(7, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    latent_gap = (z[0:6:2, 1:] - z[1:7:2, 1:]).abs().mean()
+    image_gap = (images[0:6:2] - images[1:7:2]).abs().mean()
+    assert mode_seeking_loss(z, images).item() == pytest.approx(
+        (latent_gap / image_gap).item(), rel=1e-3
+    )
+    # Pairs twice as far apart cost half as much; identical pairs (collapse) cost the most.
+    half = mode_seeking_loss(z, images).item() / 2
+    assert mode_seeking_loss(z, 2 * images).item() == pytest.approx(half, rel=1e-4)
+    same = images.clone()
+    same[1::2] = images[0:6:2]
+    assert mode_seeking_loss(z, same) > 1000 * mode_seeking_loss(z, images)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.03])
+def test_a_mode_seeking_step_draws_its_pairs_from_one_class(weight, data_by_size):
+    cfg = TrainConfig.for_loss(
+        "bce", ModelConfig(width=8, nz=8, classes=10), batch_size=16, mode_seeking=weight
+    )
+    trainer = Trainer(cfg, data_by_size(28), torch.device("cpu"))
+    seen = []
+    trainer.generator.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    trainer.train_step()
+    classes = trainer.generator.latent_class.index(seen[0])
+    same = (classes[0::2] == classes[1::2]).all().item()
+    assert same is (weight > 0)
