@@ -297,4 +297,6 @@ def _epoch_axis(ax: Any, data: CurveData) -> None:
 def _conditioning(model: Any) -> str:
     if model.class_source == "clusters":
         return f"{model.classes} k-means modes"
-    return f"{model.classes} classes" if model.classes else "unconditional"
+    if not model.classes:
+        return "unconditional"
+    return f"{model.classes} classes" + (" (twin class head)" if model.twin_classifier else "")
