@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import json
 import math
 import os
@@ -372,7 +373,14 @@ def train(
             dist.check_batch(config.batch_size)
             trainer = Trainer(config, data, device)
             trainer.dist = dist
-        return _train(trainer, options, resume)
+        try:
+            return _train(trainer, options, resume)
+        finally:
+            # DDP's reducer keeps the process group alive: freed here, the group goes with
+            # join()'s destroy_process_group, not at interpreter exit, where gloo's threads
+            # now and then aborted a rank ("terminate called without an active exception").
+            del trainer
+            gc.collect()
 
 
 def _train(trainer: Trainer, options: RunOptions, resume: bool) -> RunResult:
