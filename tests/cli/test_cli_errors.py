@@ -42,6 +42,8 @@ CASES = [
     ("parity-provider", ["parity", "{ckpt}", "{G}", "--provider", "tpu"], 2, "--provider"),
     ("train-bad-data", ["train", "--data", "{text}", "--out", "{out}"], 2, "unsupported data"),
     ("train-bad-lr", ["train", "--lr", "-1", "--out", "{out}"], 2, "--lr"),
+    ("train-bad-mode-seeking", ["train", "--mode-seeking", "-1", "--out", "{out}"], 2, "--mode"),
+    ("train-bad-ema", ["train", "--ema-decay", "1", "--out", "{out}"], 2, "--ema-decay"),
     ("pipeline-bad-data", ["pipeline", "--data", "{missing}", "--out", "{out}"], 2, "neither"),
     ("unknown-command", ["frobnicate"], 2, "No such command"),
 ]
