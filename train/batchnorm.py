@@ -21,18 +21,13 @@ CALIBRATION_SAMPLES = 1024
 CALIBRATION_BATCH = 256
 
 
-def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
 @torch.no_grad()
 def recalibrate(model: nn.Module, nz: int, seed: int, device: torch.device) -> None:
     """Replace ``model``'s BatchNorm running statistics with the exact mean and variance
     of its own activations over ``CALIBRATION_SAMPLES`` standard-normal latents drawn from
     ``seed`` (its own generator: the run's random streams are not touched), so the same
-    weights always get the same statistics. The model's train/eval mode is kept."""
-    if not has_batchnorm(model):
-        return
+    weights always get the same statistics. The model's train/eval mode is kept; a model
+    without BatchNorm is left as it is (``update_bn`` returns before running it)."""
     noise = torch.Generator().manual_seed(seed)
     latents = [
         torch.randn(CALIBRATION_BATCH, nz, generator=noise).to(device)

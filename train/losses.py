@@ -84,9 +84,8 @@ def d_class_loss(
     TAC-GAN (Gong et al., 2019; a D with a twin head): the class head learns real images
     only and the twin head generated ones, so the two estimate p(class | image) under the
     data and under G, and ``g_class_loss`` can pull the second towards the first."""
-    if fake.twin is None:
-        return class_loss(real.classes, real_labels) + class_loss(fake.classes, fake_labels)
-    return class_loss(real.classes, real_labels) + class_loss(fake.twin, fake_labels)
+    fake_head = fake.classes if fake.twin is None else fake.twin
+    return class_loss(real.classes, real_labels) + class_loss(fake_head, fake_labels)
 
 
 def g_class_loss(fake: Heads, labels: torch.Tensor) -> torch.Tensor:
