@@ -50,6 +50,7 @@ from ganport.train.losses import (
     r1_penalty,
 )
 from ganport.train.models import build_discriminator, build_generator
+from ganport.train.schedule import lr_factor
 from ganport.train.tensorboard import TensorBoardLog
 from ganport.train.transfer import resident, to_device
 
@@ -73,7 +74,10 @@ class Evaluator(Protocol):
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How long and where a run goes; unlike TrainConfig these do not change its result."""
+    """How long and where a run goes; unlike TrainConfig these do not change its result,
+    except that a decaying learning rate (``TrainConfig.lr_decay_from``) is laid out over
+    the run's ``epochs`` or ``steps``: resumed towards the same end, a run goes on exactly;
+    given a later end, its rate rises again and falls over the longer run."""
 
     out: Path
     epochs: int | None = None
@@ -147,6 +151,9 @@ class Trainer:
         self.noise = torch.Generator().manual_seed(config.seed + 1)
         self.d_loss_fn, self.g_loss_fn = LOSSES[config.loss]
         self.step = 0
+        # The run's last step, set by ``train``: a decaying learning rate reaches 0 there
+        # (``ganport.train.schedule``); None keeps the rate constant.
+        self.total_steps: int | None = None
         self.last_losses: dict[str, float] = {}
         self.best_fid = math.inf
         self.dist = Distributed()  # train() sets a torchrun run's; see ganport.train.distributed
@@ -224,6 +231,7 @@ class Trainer:
         whose auxiliary class head names their class.
         """
         cfg = self.config
+        self._follow_lr_schedule()
         indices = self.dist.shard(self.batch_indices(self.step))
         indices = to_device(indices, self.images.device)
         real = to_device(self.images[indices], self.device)
@@ -284,6 +292,15 @@ class Trainer:
             losses["g_loss"] = g_loss.detach()
         self.step += 1
         return {**losses, **watched}
+
+    def _follow_lr_schedule(self) -> None:
+        """Set this step's learning rate of G and D when the recipe decays it."""
+        if self.config.lr_decay_from >= 1.0 or self.total_steps is None:
+            return
+        factor = lr_factor(self.step, self.total_steps, self.config.lr_decay_from)
+        for optimizer in (self.opt_g, self.opt_d):
+            for group in optimizer.param_groups:
+                group["lr"] = self.config.lr * factor
 
     def seen_by_d(self, images: torch.Tensor) -> torch.Tensor:
         """What D sees of a batch: DiffAugment'ed when the recipe asks for it."""
@@ -398,6 +415,7 @@ def _train(trainer: Trainer, options: RunOptions, resume: bool) -> RunResult:
                 "or train into another --out"
             )
         target = _target_steps(options, trainer.steps_per_epoch)
+        trainer.total_steps = target
         metrics_path = out / METRICS_NAME
         if dist.is_main:
             _truncate_metrics(metrics_path, trainer.step)

@@ -37,7 +37,7 @@ from ganport.cli.training import exit_if_interrupted, run_config
     type=click.IntRange(1),
     default=None,
     help="Epochs to train [default: the recipe's: 60 for mlp and for dcgan with bce/hinge, "
-    "40 with wgan-gp].",
+    "70 for a dcgan with modes, 40 with wgan-gp].",
 )
 @click.option(
     "--steps", type=click.IntRange(1), default=None, help="Steps to train instead of epochs."
@@ -55,6 +55,13 @@ from ganport.cli.training import exit_if_interrupted, run_config
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     help="Learning rate of G and D [default: 2e-3 for a dcgan with bce/hinge, else 2e-4].",
+)
+@click.option(
+    "--lr-decay-from",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Share of the run after which both learning rates fall linearly to 0 at its last "
+    "step (1: constant) [default: 0.5 for a dcgan with modes, else 1].",
 )
 @click.option(
     "--ema-decay",
@@ -138,6 +145,7 @@ def train_command(
     loss: str,
     optimizer: str,
     lr: float | None,
+    lr_decay_from: float | None,
     ema_decay: float | None,
     mode_seeking: float | None,
     r1_gamma: float | None,
@@ -190,6 +198,7 @@ def train_command(
         r1_gamma=r1_gamma,
         augment=augment,
         lr=lr,
+        lr_decay_from=lr_decay_from,
         batch_size=batch_size,
     )
     evaluator = None

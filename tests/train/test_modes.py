@@ -64,7 +64,11 @@ def test_resume_trains_on_the_checkpoints_modes(tmp_path):
     """The modes travel in the checkpoint: a resumed run repeats an uninterrupted one."""
     data = load_dataset("digits", 28)
     model = ModelConfig(width=8, nz=16)
-    config = TrainConfig.for_loss("bce", model, modes=6, batch_size=16, data="digits")
+    # A constant rate: the split run's first leg ends at step 3, and a rate decaying towards
+    # that end would differ from the whole run's (tests/train/test_schedule.py).
+    config = TrainConfig.for_loss(
+        "bce", model, modes=6, batch_size=16, data="digits", lr_decay_from=1.0
+    )
     assert config.model.class_source == "clusters" and config.model.classes == 6
 
     def run(out, steps, resume=False):
