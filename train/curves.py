@@ -158,7 +158,8 @@ def run_settings(run_dir: Path) -> dict[str, Any]:
         "classes": _conditioning(model),
         "loss": config.loss,
         "batch": config.batch_size,
-        "lr": f"{config.lr:g}",
+        "lr": f"{config.lr:g}"
+        + (f" → 0 from {config.lr_decay_from:g} of the run" if config.lr_decay_from < 1 else ""),
         "seed": config.seed,
         "regularisers": "".join(
             [

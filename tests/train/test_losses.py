@@ -110,9 +110,10 @@ def test_class_terms_of_ac_gan_and_of_its_twin_form():
 def test_the_conditional_dcgan_recipe_has_a_twin_class_head_and_modes_do_not():
     labelled = TrainConfig.for_loss("bce", ModelConfig(classes=10))
     assert labelled.model.twin_classifier
-    assert (labelled.mode_seeking, labelled.ema_decay) == (0.03, 0.995)
+    assert (labelled.mode_seeking, labelled.ema_decay) == (0.07, 0.99)
     modes = TrainConfig.for_loss("bce", ModelConfig(), modes=16)
     assert not modes.model.twin_classifier
+    assert (modes.mode_seeking, modes.ema_decay) == (0.0, 0.995)
     assert not TrainConfig.for_loss(
         "bce", ModelConfig(arch="mlp", classes=10)
     ).model.twin_classifier

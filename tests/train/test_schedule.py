@@ -7,6 +7,7 @@ import torch
 
 from ganport.core.errors import InputError
 from ganport.train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset, train
+from ganport.train.curves import run_settings
 from ganport.train.schedule import lr_factor
 from ganport.train.trainer import Trainer
 from tests.conftest import run_ganport as ganport
@@ -61,6 +62,7 @@ def test_train_lays_the_decay_out_over_the_steps_asked_for(tmp_path):
     train(config, _digits(), RunOptions(out=tmp_path, steps=6, device="cpu", progress=False))
     state = load_checkpoint(tmp_path / "checkpoint.pt").state
     assert state["optimizer_g"]["param_groups"][0]["lr"] == pytest.approx(config.lr / 3)
+    assert run_settings(tmp_path)["lr"] == "0.002 → 0 from 0.5 of the run"  # the curves' title
 
 
 def test_the_modes_recipe_decays_over_a_longer_run_and_a_labelled_one_does_not():
