@@ -159,7 +159,8 @@ class TrainConfig:
         → 9.44 and FID 0.24 → 0.27–0.32 (README). One with modes instead lets both
         learning rates fall to zero over the second half of its run
         (``ganport.train.schedule``) and weights R1 0.3: 70 epochs, FID 0.77 → 0.69,
-        precision / recall 0.63 / 0.73 → 0.65 / 0.75 (README).
+        precision / recall 0.63 / 0.73 → 0.65 / 0.75, the decay giving the recall and R1
+        the precision (README).
         """
         if modes and not model.classes:
             model = dataclasses.replace(model, classes=modes, class_source="clusters")

@@ -2,8 +2,8 @@
 
 An unconditional DCGAN with modes keeps moving at lr 2e-3 to its last step; letting both
 rates fall to zero over the second half settles G and D together, more than the EMA of G
-alone does (mnist5k, 70 epochs: FID 0.77 → 0.69, precision / recall 0.63 / 0.73 → 0.65 /
-0.75; README, `ganport pipeline`). A labelled model's recall fell with it, so only the
+alone does (mnist5k, 70 epochs: FID 0.77 → 0.66, recall 0.73 → 0.75 at the same precision,
+0.63; README, `ganport pipeline`). A labelled model's recall fell with it, so only the
 modes recipe decays.
 
 The rate is a function of the step and the run's length, not a torch scheduler object:
