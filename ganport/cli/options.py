@@ -108,6 +108,18 @@ def _count(zero: str, unit: str) -> Callable[[click.Context, click.Parameter, st
     return parse
 
 
+def epochs_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--epochs N``: None unless given, so the command trains the recipe's length
+    (``TrainConfig.recipe_epochs``, known once the configuration is)."""
+    return click.option(
+        "--epochs",
+        type=click.IntRange(1),
+        default=None,
+        help="Epochs to train [default: the recipe's: 60 for mlp and for dcgan with bce/hinge, "
+        "70 for a dcgan with modes, 40 with wgan-gp].",
+    )(command)
+
+
 def modes_option(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--modes auto|0|K``: an unconditional model's k-means modes."""
     return click.option(

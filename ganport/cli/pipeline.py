@@ -10,6 +10,7 @@ import click
 
 from ganport.cli.options import (
     classes_option,
+    epochs_option,
     modes_option,
     provider_option,
     run_folder_option,
@@ -27,13 +28,7 @@ if TYPE_CHECKING:
 @click.option("--image-size", type=click.IntRange(4, 256), default=28)
 @classes_option
 @modes_option
-@click.option(
-    "--epochs",
-    type=click.IntRange(1),
-    default=None,
-    help="Epochs to train [default: the recipe's, as for `ganport train`: 60, 70 for a dcgan "
-    "with modes, 40 with wgan-gp].",
-)
+@epochs_option
 @click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]), default="bce")
 @click.option("--seed", type=int, default=0)
 @click.option(

@@ -9,6 +9,7 @@ import click
 
 from ganport.cli.options import (
     classes_option,
+    epochs_option,
     modes_option,
     run_folder_option,
     tensorboard_option,
@@ -32,13 +33,7 @@ from ganport.cli.training import exit_if_interrupted, run_config
 @click.option("--width", type=click.IntRange(1), default=64, help="Base channel/unit count.")
 @classes_option
 @modes_option
-@click.option(
-    "--epochs",
-    type=click.IntRange(1),
-    default=None,
-    help="Epochs to train [default: the recipe's: 60 for mlp and for dcgan with bce/hinge, "
-    "70 for a dcgan with modes, 40 with wgan-gp].",
-)
+@epochs_option
 @click.option(
     "--steps", type=click.IntRange(1), default=None, help="Steps to train instead of epochs."
 )
