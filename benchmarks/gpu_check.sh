@@ -7,7 +7,8 @@
 #
 #   benchmarks/gpu_check.sh OUT_DIR            # on the GPU machine, from the project root
 #   GANPORT_CHECK_DEVICE=cpu benchmarks/gpu_check.sh OUT_DIR   # the same steps on a CPU box
-#   (GANPORT_CHECK_SECONDS: the time budget, 360; GANPORT_CHECK_TESTS: what pytest runs, tests)
+#   (GANPORT_CHECK_SECONDS: the time budget, 360; GANPORT_CHECK_TESTS: what pytest runs, tests;
+#   GANPORT_CHECK_WORKERS: pytest-xdist workers, when it is installed, half the cores)
 #
 # Steps go on after a failure, so one run shows everything; the exit status is 1 when any
 # step failed. Sized for about 6 minutes on one H100: the suite runs last, under the time left.
@@ -50,9 +51,17 @@ step parity-fp16 ganport parity "$run/checkpoint.pt" "$out/fp16/generator_fp16.o
 step bench ganport bench "$out/fp16" --provider "$device" --batch-sizes 1,64,256 \
   --json "$out/bench.json"
 step training-speed python -m benchmarks.training_speed --device "$device" --steps 1000 --rounds 1
+# With pytest-xdist the suite spreads over workers, each with its share of the cores (torch
+# would otherwise start a thread per core in every worker); without it, one process.
+parallel=() threads=$(nproc)
+if python -c 'import xdist' 2>/dev/null; then
+  workers=${GANPORT_CHECK_WORKERS:-$(($(nproc) / 2))}
+  parallel=(-n "$workers") threads=$(($(nproc) / workers > 0 ? $(nproc) / workers : 1))
+fi
 left=$((budget - ($(date +%s) - started)))
-step suite timeout --signal INT "$((left > 60 ? left : 60))" python -m pytest -q -p no:cacheprovider \
-  --junitxml "$out/junit.xml" ${GANPORT_CHECK_TESTS:-tests}
+step suite env OMP_NUM_THREADS="$threads" timeout --signal INT "$((left > 60 ? left : 60))" \
+  python -m pytest -q -p no:cacheprovider "${parallel[@]}" --junitxml "$out/junit.xml" \
+  ${GANPORT_CHECK_TESTS:-tests}
 
 python - "$out" <<'PY'
 import json, sys, xml.etree.ElementTree as ET
