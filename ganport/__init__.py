@@ -12,4 +12,16 @@ The stages install under this one name, each importing only downwards:
 - ``ganport.cli``: the ``ganport`` command, wiring the stages together lazily.
 """
 
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+# In a source checkout the stages sit beside this folder (train/, export/, infer/) and an
+# install maps them under ganport. Run from the checkout's root against a plain (not
+# editable) install, as a test suite checking a built wheel is, this folder shadows the
+# installed package: then the stages are found beside it.
+_checkout = Path(__file__).resolve().parent.parent
+if (_checkout / "pyproject.toml").is_file() and all(
+    (_checkout / stage / "__init__.py").is_file() for stage in ("train", "export", "infer")
+):
+    __path__.append(str(_checkout))

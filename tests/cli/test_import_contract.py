@@ -174,3 +174,25 @@ def test_user_modules_named_like_the_stages_shadow_nothing(
     )
     assert api.returncode == 0, api.stderr
     assert api.stdout.strip() == "(3, 1, 28, 28)"
+
+
+def test_the_checkout_root_finds_the_stages_without_an_editable_install():
+    """From the checkout's root, its ganport/ folder comes first on sys.path and shadows any
+    install; a plain (wheel) install, as a GPU machine checking a built wheel has, would then
+    miss ganport.train. Without site (so no editable install's finder), only the checkout's
+    own folders and the dependencies are on the path."""
+    import sysconfig
+
+    code = (
+        f"import sys; sys.path[:0] = ['', {sysconfig.get_paths()['purelib']!r}];"
+        "import ganport.train, ganport.export, ganport.infer.runtime as runtime;"
+        "print(ganport.train.__file__, runtime.__file__)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [
+        str(ROOT / "train" / "__init__.py"),
+        str(ROOT / "infer" / "runtime" / "__init__.py"),
+    ]
