@@ -51,6 +51,7 @@ from ganport.infer.compare.bench_engines import (
 )
 from ganport.infer.compare.flops import node_macs
 from ganport.infer.compare.timing import Plan, Stats, time_interleaved
+from ganport.infer.runtime.session import quiet_ort_logs
 
 DEFAULT_BATCH_SIZES = (1, 16, 64, 256)
 MODEL_FILES = ("generator.onnx", "discriminator.onnx")
@@ -465,9 +466,10 @@ def _first_call(
     cell = Cell(engine.name, batch, "ok")
     try:
         start = time.perf_counter()
-        runner = engine.bind(x)
-        bound = time.perf_counter()
-        runner.run()
+        with quiet_ort_logs():  # a new shape's cuDNN plans: see quiet_ort_logs
+            runner = engine.bind(x)
+            bound = time.perf_counter()
+            runner.run()
         cell.first_call_s = time.perf_counter() - bound
         cell.bind_s = bound - start
         output = runner.fetch()

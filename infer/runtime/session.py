@@ -92,7 +92,7 @@ def create_session(
             "use_tf32": "1" if use_tf32 else "0",
         }
         preload_report = _preload_cuda_libraries()
-        with _quiet_ort_logs():
+        with quiet_ort_logs():
             session = _load(model, options, [(CUDA, cuda_options)])
         if session.get_providers()[0] == CUDA:
             return session, CUDA
@@ -123,7 +123,8 @@ def run_on_device(
     for name in output_names:
         binding.bind_output(name, device, device_id)
     try:
-        session.run_with_iobinding(binding)
+        with quiet_ort_logs() if device == "cuda" else contextlib.nullcontext():
+            session.run_with_iobinding(binding)
     except _ORT_ERRORS as exc:
         raise JobFailed(f"onnxruntime failed to run the model: {_first_line(exc)}") from exc
     return binding.get_outputs()
@@ -239,9 +240,17 @@ def _load(
 
 
 @contextlib.contextmanager
-def _quiet_ort_logs() -> Iterator[None]:
-    """Silence ORT's process-wide logger while CUDA is tried: its multi-line failure
-    messages are replaced by the one-line diagnosis of ``_cuda_failure``."""
+def quiet_ort_logs() -> Iterator[None]:
+    """Silence ORT's process-wide logger where it reports, as errors, what it handles itself.
+
+    While CUDA is tried, its multi-line failure messages are replaced by the one-line
+    diagnosis of ``_cuda_failure``. While a CUDA session meets a new input shape, it builds
+    cuDNN plans: with TF32 off (the default here, so float32 matches torch) onnxruntime
+    first asks cuDNN for a convolution plan without tensor cores, which a float16
+    convolution does not have; it logs "[cudnn_frontend] Error: No execution plans support
+    the graph." and retries with tensor cores, which succeeds. A run that really fails
+    still raises, with onnxruntime's message.
+    """
     ort.set_default_logger_severity(_ORT_FATAL_ONLY)
     try:
         yield

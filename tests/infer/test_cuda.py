@@ -66,3 +66,26 @@ def test_cuda_options_are_accepted(folder):
     assert provider == CUDA
     options = session.get_provider_options()[CUDA]
     assert options["cudnn_conv_algo_search"] == "EXHAUSTIVE" and options["use_tf32"] == "1"
+
+
+@pytest.fixture(scope="module")
+def fp16_folder(folder: Path, dcgan28_checkpoint: Path, tmp_path_factory) -> Path:
+    from ganport.export import ExportOptions, export_checkpoint
+
+    out = tmp_path_factory.mktemp("dcgan28-fp16")
+    export_checkpoint(dcgan28_checkpoint, out, options=ExportOptions(fp16=True))
+    return out
+
+
+def test_fp16_on_cuda_prints_no_error_lines(fp16_folder, capfd):
+    """Each new batch size makes onnxruntime build cuDNN plans; with TF32 off its first try
+    for a float16 convolution has no plan and logs an error before its retry succeeds."""
+    gpu = Generator(fp16_folder / "generator_fp16.onnx", provider="cuda")
+    cpu = Generator(fp16_folder / "generator_fp16.onnx", provider="cpu")
+    critic = Discriminator(fp16_folder / "discriminator_fp16.onnx", provider="cuda")
+    for n in (1, 7, 64):
+        images = gpu.sample(n, seed=n)
+        np.testing.assert_allclose(images, cpu.sample(n, seed=n), atol=1e-2)
+        assert np.isfinite(critic.score(images)).all()
+    err = capfd.readouterr().err
+    assert "cudnn_frontend" not in err and "[E:onnxruntime" not in err, err
