@@ -83,7 +83,9 @@ def test_sample_draws_a_bar_on_a_terminal_and_nothing_in_a_pipe(dcgan28_export, 
     assert finished_bar("sample", 3000, "img").search(screen.decode()), screen.decode()
 
     npy = tmp_path / "pipe.npy"
-    piped = ganport("sample", model, "-n", 3000, "--npy", npy)
+    piped = ganport(
+        "sample", model, "-n", 3000, "--batch-size", 100, "--provider", "cpu", "--npy", npy
+    )
     assert piped.returncode == 0 and piped.stderr == ""
     assert piped.stdout == f"provider: CPUExecutionProvider\narray: {npy}\n"
     np.testing.assert_array_equal(np.load(npy), np.load(tmp_path / "tty.npy"))

@@ -25,7 +25,10 @@ def models(dcgan28_export: Path) -> tuple[Path, Path]:
 
 def test_sample_writes_a_png_grid_of_the_samples(models, tmp_path, capsys):
     code, out, _ = ganport(
-        capsys, "sample", models[0], "-n", 10, "--seed", 3, "--out", tmp_path / "grid.png"
+        capsys,
+        "sample",
+        models[0],
+        *("-n", 10, "--seed", 3, "--provider", "cpu", "--out", tmp_path / "grid.png"),
     )
     assert code == 0
     g = Generator(models[0], provider="cpu")
@@ -39,7 +42,10 @@ def test_sample_writes_a_png_grid_of_the_samples(models, tmp_path, capsys):
 
 def test_sample_npy_holds_every_sample_whatever_the_batch_size(models, tmp_path, capsys):
     code, _, _ = ganport(
-        capsys, "sample", models[0], "-n", 300, "--batch-size", 64, "--npy", tmp_path / "a.npy"
+        capsys,
+        "sample",
+        models[0],
+        *("-n", 300, "--batch-size", 64, "--provider", "cpu", "--npy", tmp_path / "a.npy"),
     )
     assert code == 0 and not (tmp_path / "samples.png").exists()
     array = np.load(tmp_path / "a.npy")
@@ -62,7 +68,10 @@ def test_sample_defaults_to_samples_png(models, tmp_path, capsys, monkeypatch):
 
 def test_sample_truncation_and_interpolation(models, tmp_path, capsys):
     code, _, _ = ganport(
-        capsys, "sample", models[0], "-n", 5, "--truncation", 0.5, "--npy", tmp_path / "t.npy"
+        capsys,
+        "sample",
+        models[0],
+        *("-n", 5, "--truncation", 0.5, "--provider", "cpu", "--npy", tmp_path / "t.npy"),
     )
     assert code == 0
     g = Generator(models[0], provider="cpu")
@@ -76,6 +85,8 @@ def test_sample_truncation_and_interpolation(models, tmp_path, capsys):
         2,
         "--steps",
         5,
+        "--provider",
+        "cpu",
         "--out",
         tmp_path / "i.png",
         "--npy",

@@ -36,7 +36,8 @@ api_traced = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
 api_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
 try:
-    main(["sample", model, "-n", str(n), "--npy", f"{out}/all.npy", "--out", f"{out}/grid.png"])
+    main(["sample", model, "-n", str(n), "--provider", "cpu", "--npy", f"{out}/all.npy",
+          "--out", f"{out}/grid.png"])
 except SystemExit as exit_:
     code = exit_.code
 cli_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base

@@ -25,6 +25,10 @@ TRAIN = [
     "32",
     "--seed",
     "5",
+    # The CPU, on a GPU machine too: several processes share no GPU, and the runs are
+    # compared with runs trained on the CPU.
+    "--device",
+    "cpu",
 ]
 
 
