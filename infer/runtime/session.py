@@ -249,7 +249,8 @@ def quiet_ort_logs() -> Iterator[None]:
     first asks cuDNN for a convolution plan without tensor cores, which a float16
     convolution does not have; it logs "[cudnn_frontend] Error: No execution plans support
     the graph." and retries with tensor cores, which succeeds. A run that really fails
-    still raises, with onnxruntime's message.
+    still raises, with onnxruntime's message. onnxruntime has no getter for the severity,
+    so afterwards it is ORT's default (warning) again, whatever it was before.
     """
     ort.set_default_logger_severity(_ORT_FATAL_ONLY)
     try:
