@@ -53,9 +53,13 @@ def terminal() -> Iterator[Terminal]:
         sys.stderr = saved
 
 
+# The sampling both runs of the bar test do, on a terminal and into a pipe.
+SAMPLE_ARGS = ("-n", "3000", "--batch-size", "100", "--provider", "cpu")
+
+
 def _sample(model: Path, npy: Path, stderr: int) -> int:
-    command = [sys.executable, "-m", "ganport", "sample", str(model), "-n", "3000"]
-    command += ["--batch-size", "100", "--provider", "cpu", "--npy", str(npy)]
+    command = [sys.executable, "-m", "ganport", "sample", str(model), *SAMPLE_ARGS]
+    command += ["--npy", str(npy)]
     return subprocess.run(command, stdout=subprocess.DEVNULL, stderr=stderr, timeout=120).returncode
 
 
@@ -83,9 +87,7 @@ def test_sample_draws_a_bar_on_a_terminal_and_nothing_in_a_pipe(dcgan28_export, 
     assert finished_bar("sample", 3000, "img").search(screen.decode()), screen.decode()
 
     npy = tmp_path / "pipe.npy"
-    piped = ganport(
-        "sample", model, "-n", 3000, "--batch-size", 100, "--provider", "cpu", "--npy", npy
-    )
+    piped = ganport("sample", model, *SAMPLE_ARGS, "--npy", npy)
     assert piped.returncode == 0 and piped.stderr == ""
     assert piped.stdout == f"provider: CPUExecutionProvider\narray: {npy}\n"
     np.testing.assert_array_equal(np.load(npy), np.load(tmp_path / "tty.npy"))
