@@ -392,6 +392,7 @@ def _checkpoint_fields(ckpt: Checkpoint, weights: str) -> dict[str, Any]:
         "nz": model.nz,
         "classes": model.classes,
         "class_source": model.class_source,
+        "class_shares": model.class_shares,
         "dataset": ckpt.config.data,
         "training_step": ckpt.step,
         "weights": weights,

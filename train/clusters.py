@@ -31,3 +31,17 @@ def cluster_labels(images: torch.Tensor, modes: int, seed: int) -> torch.Tensor:
         fit = flat[np.random.default_rng(seed).choice(len(flat), MAX_FIT, replace=False)]
     kmeans = KMeans(n_clusters=modes, n_init=RESTARTS, random_state=seed).fit(fit)
     return torch.from_numpy(kmeans.predict(flat).astype(np.int64))
+
+
+def cluster_shares(labels: torch.Tensor, modes: int) -> tuple[float, ...]:
+    """Each mode's share of the images: how often G draws it (``ModelConfig.class_shares``).
+
+    G reads its mode from z[:, 0] as it reads a class. With equal bins it drew a mode of
+    0.67× the mean cluster as often as one of 1.41×, while D saw each at its own rate;
+    drawn at their shares, 16 modes of mnist5k gave recall 0.752 → 0.760 and 0.759 →
+    0.775 on two seeds, precision unchanged (README, `ganport pipeline`). An empty cluster
+    (duplicate images leave fewer distinct points than modes) keeps one image's share, so
+    every bin stays open.
+    """
+    counts = torch.bincount(labels.cpu(), minlength=modes).clamp(min=1)
+    return tuple(float(c) / float(counts.sum()) for c in counts.tolist())

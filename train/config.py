@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ganport.core.classes import check_shares
 from ganport.core.errors import InputError
 
 ARCHS = ("mlp", "dcgan")
@@ -40,7 +41,9 @@ class ModelConfig:
     says what the classes are: the data's ``labels``, or ``clusters`` of an unlabelled
     data set's images (``ganport.train.clusters``), modes found without labels.
     ``twin_classifier`` gives D a second class head, for generated images (TAC-GAN,
-    ``ganport.train.losses.d_class_loss``).
+    ``ganport.train.losses.d_class_loss``). ``class_shares``: how often G draws each
+    class (``ganport.core.classes``), None for equally often; a run on modes sets them to
+    its clusters' shares of the images when it finds them (``ganport.train.clusters``).
     """
 
     arch: str = "dcgan"
@@ -52,8 +55,11 @@ class ModelConfig:
     classes: int = 0
     class_source: str = "labels"
     twin_classifier: bool = False
+    class_shares: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.class_shares is not None:  # a checkpoint's JSON gives a list
+            object.__setattr__(self, "class_shares", tuple(self.class_shares))
         if self.arch not in ARCHS:
             raise InputError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
         if self.arch == "dcgan" and self.image_size not in DCGAN_SIZES:
@@ -74,6 +80,9 @@ class ModelConfig:
                 f"unknown class source {self.class_source!r}; choose one of "
                 f"{', '.join(CLASS_SOURCES)}"
             )
+        check_shares(self.classes, self.class_shares, "model config")
+        if self.class_shares is not None and self.class_source != "clusters":
+            raise InputError("class shares are for modes (class source clusters), not labels")
         if self.twin_classifier and not self.classes:
             raise InputError("a twin classifier needs classes (a conditional model)")
         if self.d_norm not in NORMS:

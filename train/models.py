@@ -34,9 +34,9 @@ class LatentClass(nn.Module):
     every backend runs it (WebGL has no ReduceSum past opset 12).
     """
 
-    def __init__(self, classes: int) -> None:
+    def __init__(self, classes: int, shares: tuple[float, ...] | None = None) -> None:
         super().__init__()
-        edges = torch.from_numpy(class_edges(classes))
+        edges = torch.from_numpy(class_edges(classes, shares))
         outer = torch.tensor([torch.finfo(torch.float32).max])
         self.register_buffer("edges", edges, persistent=False)
         self.register_buffer("lower", torch.cat([-outer, edges]), persistent=False)
@@ -49,6 +49,10 @@ class LatentClass(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         first = z[:, :1]
         return torch.logical_xor(first > self.lower, first > self.upper).to(z.dtype)
+
+
+def _latent_class(cfg: ModelConfig) -> LatentClass | None:
+    return LatentClass(cfg.classes, cfg.class_shares) if cfg.classes else None
 
 
 def _with_class(latent_class: LatentClass | None, z: torch.Tensor) -> torch.Tensor:
@@ -69,7 +73,7 @@ class MLPGenerator(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.image_shape = cfg.image_shape
-        self.latent_class = LatentClass(cfg.classes) if cfg.classes else None
+        self.latent_class = _latent_class(cfg)
         hidden = [4 * cfg.width, 8 * cfg.width, 16 * cfg.width]
         layers: list[nn.Module] = []
         fan_in = cfg.nz + cfg.classes
@@ -126,7 +130,7 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         self.nz = cfg.nz
         self.inputs = cfg.nz + cfg.classes
-        self.latent_class = LatentClass(cfg.classes) if cfg.classes else None
+        self.latent_class = _latent_class(cfg)
         first, doublings = _dcgan_plan(cfg.image_size)
         channels = cfg.width * 2 ** (doublings - 1)
         layers: list[nn.Module] = [

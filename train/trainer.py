@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,7 +36,7 @@ from ganport.core.lock import folder_lock
 from ganport.train.augment import diff_augment
 from ganport.train.batchnorm import recalibrate
 from ganport.train.checkpoint import load_checkpoint, save_checkpoint
-from ganport.train.clusters import cluster_labels
+from ganport.train.clusters import cluster_labels, cluster_shares
 from ganport.train.config import TrainConfig
 from ganport.train.data import Dataset
 from ganport.train.distributed import Distributed, DistributedModel, join
@@ -124,7 +124,15 @@ def resolve_device(device: str) -> torch.device:
 class Trainer:
     """Holds G, D, G_ema and their optimisers; one ``step`` is one discriminator update."""
 
-    def __init__(self, config: TrainConfig, data: Dataset, device: torch.device) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: Dataset,
+        device: torch.device,
+        modes: torch.Tensor | None = None,
+    ) -> None:
+        """``modes``: a run on modes' k-means labels, when already found (``train`` finds
+        them first, as their shares decide G); else found on first use (``labels``)."""
         if len(data) < config.batch_size:
             raise InputError(
                 f"data set {data.name!r} has {len(data)} images, fewer than the batch size "
@@ -139,6 +147,8 @@ class Trainer:
         self._labels = None
         if data.labels is not None and not self._finds_modes:
             self._labels = resident(data.labels, device)
+        elif modes is not None:
+            self._labels = resident(modes, device)
         self._epoch_order: tuple[int, torch.Tensor] | None = None
         torch.manual_seed(config.seed)
         self.generator = build_generator(config.model).to(device)
@@ -172,14 +182,6 @@ class Trainer:
     @labels.setter
     def labels(self, labels: torch.Tensor) -> None:
         self._labels = resident(labels, self.device)
-
-    def share_modes(self) -> None:
-        """Under several processes, every rank trains on rank 0's k-means modes (each
-        rank's own could differ in the last bits); only rank 0 clusters."""
-        if not self.dist.enabled or not self._finds_modes:
-            return
-        mine = self.labels if self.dist.is_main else torch.empty(len(self.data), dtype=torch.int64)
-        self.labels = self.dist.from_main(mine.cpu())
 
     @property
     def steps_per_epoch(self) -> int:
@@ -388,7 +390,8 @@ def train(
             if dist.is_main:
                 owner.enter_context(folder_lock(options.out, "training"))
             dist.check_batch(config.batch_size)
-            trainer = Trainer(config, data, device)
+            config, modes = _modes_of_run(config, data, dist, Path(options.out), resume)
+            trainer = Trainer(config, data, device, modes)
             trainer.dist = dist
         try:
             return _train(trainer, options, resume)
@@ -398,6 +401,37 @@ def train(
             # now and then aborted a rank ("terminate called without an active exception").
             del trainer
             gc.collect()
+
+
+def _modes_of_run(
+    config: TrainConfig, data: Dataset, dist: Distributed, out: Path, resume: bool
+) -> tuple[TrainConfig, torch.Tensor | None]:
+    """A run on modes with the shares G draws its modes at, and a new run's k-means labels.
+
+    The shares set G's class edges, so they are fixed before G is built: a new run finds
+    its clusters now (rank 0's, on every rank: each rank's own could differ in the last
+    bits) and draws each mode as often as it holds images (``cluster_shares``); a resumed
+    run keeps its checkpoint's shares, and its labels come with the checkpoint's state.
+    """
+    model = config.model
+    if not model.classes or model.class_source != "clusters":
+        return config, None
+    if resume:
+        ckpt_path = out / CHECKPOINT_NAME
+        if not ckpt_path.exists():
+            return config, None  # _resume says what is missing
+        shares = load_checkpoint(ckpt_path).config.model.class_shares
+        return _with_shares(config, shares), None
+    _check_labels(config, data)  # every rank alike, before rank 0 clusters
+    found = torch.empty(len(data), dtype=torch.int64)
+    if dist.is_main:
+        found = cluster_labels(data.images, model.classes, config.seed)
+    labels = dist.from_main(found)
+    return _with_shares(config, cluster_shares(labels, model.classes)), labels
+
+
+def _with_shares(config: TrainConfig, shares: tuple[float, ...] | None) -> TrainConfig:
+    return replace(config, model=replace(config.model, class_shares=shares))
 
 
 def _train(trainer: Trainer, options: RunOptions, resume: bool) -> RunResult:
@@ -421,8 +455,6 @@ def _train(trainer: Trainer, options: RunOptions, resume: bool) -> RunResult:
             _truncate_metrics(metrics_path, trainer.step)
         trainer.generator = dist.wrap(trainer.generator, trainer.device, options.sync_bn)
         trainer.discriminator = dist.wrap(trainer.discriminator, trainer.device, options.sync_bn)
-    if not resume:  # a resumed run's modes came with its checkpoint, on every rank
-        trainer.share_modes()
     result = RunResult(ckpt_path, trainer.step, trainer.step // trainer.steps_per_epoch, 0.0, {})
     result.rank = dist.rank
     if trainer.step >= target:

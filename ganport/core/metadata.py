@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ganport.core.classes import check_shares
 from ganport.core.errors import InputError
 
 METADATA_KEY = "ganport"
@@ -45,6 +46,8 @@ class ModelMetadata:
     output_range: tuple[float, float] | None = (-1.0, 1.0)
     classes: int = 0
     class_source: str = "labels"  # or "clusters": modes of unlabelled data, not its labels
+    # how often z[:, 0] draws each class (ganport.core.classes); None: equally often
+    class_shares: tuple[float, ...] | None = None
     model_config: dict[str, Any] = field(default_factory=dict)
     # exact graph rewrites the exporter applied (ganport.export.rewrite), e.g. "gemm stem"
     rewrites: list[str] = field(default_factory=list)
@@ -97,6 +100,8 @@ class ModelMetadata:
         data = {name: value for name, value in data.items() if name in names}
         if data.get("output_range") is not None:
             data["output_range"] = tuple(data["output_range"])
+        if isinstance(data.get("class_shares"), list):
+            data["class_shares"] = tuple(data["class_shares"])
         try:
             meta = cls(**data)
         except TypeError as exc:
@@ -121,6 +126,11 @@ class ModelMetadata:
             raise InputError(
                 f"{source}: metadata class_source {self.class_source!r} is not labels/clusters"
             )
+        if self.class_shares is not None and not isinstance(self.class_shares, tuple):
+            raise InputError(f"{source}: metadata class_shares must be a list of numbers")
+        check_shares(self.classes, self.class_shares, source)
+        if self.class_shares is not None and self.class_source != "clusters":
+            raise InputError(f"{source}: metadata class_shares are for modes (clusters) only")
         if self.io_dtype not in ("float32", "float16"):
             raise InputError(
                 f"{source}: metadata io_dtype {self.io_dtype!r} is not float32/float16"

@@ -309,7 +309,8 @@ def _cases(ckpt: Any) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     z = latent(ROWS, model.nz, seed=0)
     g_inputs = {"z": z}
     if model.classes:
-        g_inputs["z at class edges"] = edge_latent(latent(ROWS, model.nz, seed=1), model.classes)
+        z_edges = latent(ROWS, model.nz, seed=1)
+        g_inputs["z at class edges"] = edge_latent(z_edges, model.classes, model.class_shares)
     real = real_images(ckpt, ROWS)
     with torch.no_grad():
         images = generator(torch.from_numpy(z)).numpy() if real is None else real[:ROWS]

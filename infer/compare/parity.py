@@ -287,7 +287,7 @@ def _inputs(
     z = latent(batch, nets.nz, seed)
     if meta.role == "generator":
         if meta.classes:  # the latent's class rule, tested where it is easiest to get wrong
-            return [("z", z), ("z at class edges", edge_latent(z, meta.classes))]
+            return [("z", z), ("z at class edges", edge_latent(z, meta.classes, meta.class_shares))]
         return [("z", z)]
     fake = nets.generator_ema(torch.from_numpy(z)).numpy()
     cases = [("generated", fake)]

@@ -80,7 +80,8 @@ class Generator(OnnxModel):
         self._check_label(label)
         chunks = latent_batches(n, self.nz, seed, batch_size or self.default_batch, truncation)
         if label is not None:
-            chunks = (latent_of_class(z, self.classes, label) for z in chunks)
+            shares = self.metadata.class_shares
+            chunks = (latent_of_class(z, self.classes, label, shares) for z in chunks)
         return (self.generate(z) for z in chunks)
 
     def _check_label(self, label: int | None) -> None:

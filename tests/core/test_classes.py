@@ -1,9 +1,17 @@
 """The rule that picks a conditional generator's class from z[:, 0] (numpy only)."""
 
+from statistics import NormalDist
+
 import numpy as np
 import pytest
 
-from ganport.core.classes import class_edges, class_of_latent, latent_of_class
+from ganport.core.classes import (
+    check_shares,
+    class_edges,
+    class_of_latent,
+    edge_latent,
+    latent_of_class,
+)
 from ganport.core.errors import InputError
 
 
@@ -46,3 +54,49 @@ def test_bad_class_counts_and_labels_are_refused():
         latent_of_class(z, 10, 10)
     with pytest.raises(InputError, match="between 0 and 9"):
         latent_of_class(z, 10, -1)
+
+
+SHARES = (0.05, 0.5, 0.15, 0.3)
+
+
+def test_classes_come_out_at_their_shares():
+    """A model on modes draws each as often as its cluster holds images."""
+    z = np.random.default_rng(1).standard_normal((200_000, 3), dtype=np.float32)
+    drawn = np.bincount(class_of_latent(z, 4, SHARES), minlength=4) / len(z)
+    np.testing.assert_allclose(drawn, SHARES, atol=0.004)
+    # Equal shares are the equal bins, edge for edge.
+    np.testing.assert_array_equal(class_edges(4, (0.25,) * 4), class_edges(4))
+
+
+@pytest.mark.parametrize("label", [0, 1, 3])
+def test_latent_of_class_with_shares_keeps_the_quantile_within_the_bin(label):
+    z = np.random.default_rng(3).standard_normal((5_000, 4), dtype=np.float32)
+    moved = latent_of_class(z, 4, label, SHARES)
+    assert (class_of_latent(moved, 4, SHARES) == label).all()
+    np.testing.assert_array_equal(moved[:, 1:], z[:, 1:])
+    order = np.argsort(z[:, 0])
+    assert (np.diff(moved[order, 0]) >= 0).all()
+    # The bin's median z lands at the bin's middle probability.
+    middle = NormalDist().inv_cdf(sum(SHARES[:label]) + SHARES[label] / 2)
+    assert abs(float(np.median(moved[:, 0])) - middle) < 0.05
+
+
+def test_the_edge_latent_sits_on_the_shares_edges():
+    z = edge_latent(np.zeros((30, 3), np.float32), 4, SHARES)
+    assert set(class_edges(4, SHARES)) <= set(z[:, 0])
+
+
+@pytest.mark.parametrize(
+    ("shares", "message"),
+    [
+        ((0.5, 0.5), "2 class shares for 4 classes"),
+        ((0.5, 0.5, 0.0, 0.0), "strictly between 0 and 1"),
+        ((0.4, 0.4, 0.4, 0.4), "sum to 1.6"),
+        (("a", 0.5, 0.25, 0.25), "strictly between 0 and 1"),
+    ],
+)
+def test_bad_shares_are_refused(shares, message):
+    with pytest.raises(InputError, match=message):
+        check_shares(4, shares)
+    with pytest.raises(InputError, match=message):
+        class_edges(4, shares)

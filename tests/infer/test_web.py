@@ -378,3 +378,29 @@ def test_a_site_opened_from_a_file_says_to_serve_it(browser: Any, conditional_si
     with loaded(browser, (conditional_site / "index.html").as_uri()) as page:
         expect_one_message(page, "opened from a file")
         assert "python -m http.server" in page.inner_text("#error")
+
+
+def test_the_page_class_rule_follows_a_run_on_modes(browser: Any, tmp_path: Path):
+    """A run on modes draws each as often as its cluster holds images: the page reads the
+    shares from the model's metadata and cuts z[:, 0] where Python does."""
+    from ganport.export import export_checkpoint
+
+    checkpoint = train_run(tmp_path / "run", "dcgan", 28, steps=2, modes=4)
+    export_checkpoint(checkpoint, tmp_path / "export")
+    generator = Generator(tmp_path / "export" / "generator.onnx", provider="cpu")
+    shares = generator.metadata.class_shares
+    assert shares is not None and max(shares) - min(shares) > 0.01
+    z = edge_latent(latent(5 * 3, generator.nz, seed=0), 4, shares)
+    n = len(z)
+    with opened(browser, build(tmp_path / "export", tmp_path / "site")) as page:
+        edges = call(page, "() => window.ganport.classEdges()")
+        assert np.array_equal(edges.astype(np.float32), class_edges(4, shares))
+        assert not np.array_equal(edges.astype(np.float32), class_edges(4))
+        labels = call(page, f"z => window.ganport.classOfLatent(z, {n})", z)
+        assert np.array_equal(labels, class_of_latent(z, 4, shares))
+        for k in range(4):
+            moved = call(page, f"z => window.ganport.latentOfClass(z, {n}, {k})", z)
+            want = latent_of_class(z, 4, k, shares)
+            assert np.abs(moved.reshape(want.shape) - want).max() <= 1e-6
+        assert "each as often as its cluster" in page.inner_text("#facts")
+        assert page.errors == []

@@ -213,3 +213,23 @@ def test_sigterm_saves_once_and_a_killed_rank_stops_the_job(tmp_path):
     assert f"rank 1 (pid {rank1}) was killed by SIGKILL" in line and "is intact" in line
     assert load_checkpoint(out / "checkpoint.pt").step >= ckpt.step  # complete and loadable
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # no rank left hanging
+
+
+def test_two_processes_train_on_rank_0s_modes_at_their_shares(tmp_path):
+    """Rank 0 finds the modes before G is built; every rank gets its labels and its G the
+    shares that cut z[:, 0]."""
+    from ganport.train import load_dataset
+    from ganport.train.clusters import cluster_labels
+
+    args = ["--data", "digits", "--width", "8", "--nz", "16", "--batch-size", "16"]
+    out = tmp_path / "modes"
+    result = run_ganport(
+        "train", *args, "--classes", "0", "--modes", "4", "--steps", 2, "--out", out,
+        "--nproc", WORLD,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    labels = ckpt.state["cluster_labels"]
+    assert torch.equal(labels, cluster_labels(load_dataset("digits", 28).images, 4, seed=0))
+    counts = torch.bincount(labels, minlength=4).tolist()
+    assert ckpt.config.model.class_shares == tuple(c / len(labels) for c in counts)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+import numpy as np
 import onnx
 import pytest
 import torch
 
+from ganport.core.classes import class_edges, class_of_latent, latent_of_class
 from ganport.core.errors import InputError
+from ganport.core.latent import latent
 from ganport.core.metadata import METADATA_KEY, ModelMetadata
+from ganport.infer import Generator
 from ganport.train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset, train
 from ganport.train.clusters import cluster_labels
 from tests.conftest import run_ganport as ganport
@@ -34,6 +39,39 @@ def test_an_unlabelled_dcgan_draws_from_kmeans_modes_by_default(tmp_path):
     props = {p.key: p.value for p in model.metadata_props}
     meta = ModelMetadata.from_json(props[METADATA_KEY])
     assert (meta.classes, meta.class_source, meta.labelled_classes) == (16, "clusters", 0)
+
+
+def test_modes_are_drawn_as_often_as_their_clusters_hold_images(tmp_path):
+    """G's mode edges sit at the clusters' shares, in the checkpoint, the metadata and the
+    exported graph: its image jumps where z[:, 0] crosses one of those edges."""
+    out, onnx_dir = tmp_path / "run", tmp_path / "onnx"
+    proc = ganport("train", *SMALL, "--classes", "0", "--modes", "4", "--steps", "2", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    labels = ckpt.state["cluster_labels"].numpy()
+    shares = ckpt.config.model.class_shares
+    np.testing.assert_allclose(shares, np.bincount(labels, minlength=4) / len(labels))
+    assert max(shares) - min(shares) > 0.05  # the digits' clusters differ in size
+    export = ganport("export", out / "checkpoint.pt", "--out", onnx_dir, "--no-check")
+    assert export.returncode == 0, export.stderr
+    generator = Generator(onnx_dir / "generator.onnx", provider="cpu")
+    assert generator.metadata.class_shares == shares
+
+    edges = class_edges(4, shares)
+    z = np.repeat(latent(1, 16, seed=0), 3 * len(edges), axis=0)
+    z[:, 0] = np.concatenate(
+        [[e, np.nextafter(e, np.float32(np.inf)), e - np.float32(1e-4)] for e in edges]
+    )
+    images = generator.generate(z).reshape(len(edges), 3, -1)
+    across = np.abs(images[:, 0] - images[:, 1]).max(axis=1)
+    within = np.abs(images[:, 0] - images[:, 2]).max(axis=1)
+    assert (across > 1e-3).all() and (within < 1e-3).all(), (across, within)
+    # Asked for a mode, the runtime moves z[:, 0] into that mode's bin of the shares.
+    for mode in range(4):
+        asked = generator.sample(8, seed=1, label=mode)
+        moved = latent_of_class(latent(8, 16, seed=1), 4, mode, shares)
+        assert (class_of_latent(moved, 4, shares) == mode).all()
+        np.testing.assert_array_equal(asked, generator.generate(moved))
 
 
 @pytest.mark.parametrize(
@@ -83,6 +121,11 @@ def test_resume_trains_on_the_checkpoints_modes(tmp_path):
         for name in ("whole", "split")
     ]
     assert logs[0] == logs[1] and len(logs[0]) == 6
+    shares = [
+        load_checkpoint(tmp_path / name / "checkpoint.pt").config.model.class_shares
+        for name in ("whole", "split")
+    ]
+    assert shares[0] == shares[1] and len(shares[0]) == 6
     whole = load_checkpoint(tmp_path / "whole" / "checkpoint.pt").state["cluster_labels"]
     assert torch.equal(whole, cluster_labels(data.images, 6, config.seed))
 
@@ -93,6 +136,17 @@ def test_class_sources_are_checked():
     meta = ModelMetadata("generator", "dcgan", 16, 1, 28, 28, classes=4, class_source="x")
     with pytest.raises(InputError, match="class_source"):
         meta.validate()
+    with pytest.raises(InputError, match="3 class shares for 4 classes"):
+        ModelConfig(classes=4, class_source="clusters", class_shares=(0.5, 0.25, 0.25))
+    with pytest.raises(InputError, match="for modes"):
+        ModelConfig(classes=2, class_shares=(0.5, 0.5))  # labelled classes stay equal
+    meta = ModelMetadata("generator", "dcgan", 16, 1, 28, 28, classes=2, class_shares=(0.3, 0.7))
+    with pytest.raises(InputError, match="for modes"):
+        meta.validate()
+    text = dataclasses.replace(meta, class_source="clusters").to_json()
+    assert ModelMetadata.from_json(text).class_shares == (0.3, 0.7)
+    with pytest.raises(InputError, match=r"sum to 1\.2"):
+        ModelMetadata.from_json(text.replace("0.7", "0.9"))
 
 
 def test_a_large_data_set_fits_its_centres_on_a_subset(monkeypatch):

@@ -21,9 +21,9 @@ const api = {
   score,
   // numpy's default_rng(seed).standard_normal((n, nz), float32): `ganport sample --seed`'s z.
   latent: (seed, n) => standardNormal(seed, n * site.models.generator.metadata.nz),
-  latentOfClass: (z, n, k) => latent.latentOfClass(z, n, classes(), k),
-  classOfLatent: (z, n) => latent.classOfLatent(z, n, classes()),
-  classEdges: () => latent.classEdges(classes()),
+  latentOfClass: (z, n, k) => latent.latentOfClass(z, n, classes(), k, shares()),
+  classOfLatent: (z, n) => latent.classOfLatent(z, n, classes(), shares()),
+  classEdges: () => latent.classEdges(classes(), shares()),
   slerp: latent.slerp,
 };
 api.ready = start();
@@ -232,7 +232,7 @@ function showModel(info) {
     ['architecture', g.arch],
     ['latent', `z of ${g.nz} float32, N(0, 1)`],
     ['image', `${g.channels}×${g.height}×${g.width}, [-1, 1]`],
-    ['classes', g.classes ? `${g.classes}${g.class_source === 'clusters' ? ' k-means modes (no labels)' : ''}, read from z[:, 0]` : 'unconditional'],
+    ['classes', g.classes ? `${g.classes}${g.class_source === 'clusters' ? ` k-means modes (no labels)${g.class_shares ? ', each as often as its cluster' : ''}` : ''}, read from z[:, 0]` : 'unconditional'],
     ['data set', g.dataset || '—'],
     ['training step', g.training_step],
     ['weights', g.weights],
@@ -314,6 +314,11 @@ function imageDims(n) {
 
 function classes() {
   return site.models.generator.metadata.classes;
+}
+
+/** How often z[:, 0] draws each class (a run on modes), or null for equally often. */
+function shares() {
+  return site.models.generator.metadata.class_shares ?? null;
 }
 
 /** The seed in field `id` as a BigInt: any non-negative integer, as numpy takes. */

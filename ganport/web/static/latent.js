@@ -83,20 +83,36 @@ function nextUp(x) {
 
 const TINY = 1.1754943508222875e-38; // smallest normal float32 (np.finfo(np.float32).tiny)
 
-/** The classes-1 bin edges of z[:, 0]: N(0, 1) quantiles i/classes as float32; an edge
- * nearer 0 than the smallest normal float32 moves there (GPUs flush subnormals to zero). */
-export function classEdges(classes) {
+/** Each class's lower cumulative probability and its width: i/classes and 1/classes, or
+ * the running sums of `shares` (added in order, in float64, as in Python) and the shares. */
+function bins(classes, shares) {
+  if (!shares) {
+    return Array.from({ length: classes }, (_, i) => [i / classes, 1 / classes]);
+  }
+  let total = 0;
+  return shares.map((share) => {
+    const bin = [total, share];
+    total += share;
+    return bin;
+  });
+}
+
+/** The classes-1 bin edges of z[:, 0]: N(0, 1) quantiles i/classes (or of the running sums
+ * of `shares`) as float32; an edge nearer 0 than the smallest normal float32 moves there
+ * (GPUs flush subnormals to zero). */
+export function classEdges(classes, shares = null) {
   const edges = new Float32Array(classes - 1);
+  const lower = bins(classes, shares);
   for (let i = 1; i < classes; i++) {
-    const edge = Math.fround(normalInvCdf(i / classes));
+    const edge = Math.fround(normalInvCdf(lower[i][0]));
     edges[i - 1] = Math.abs(edge) < TINY ? TINY : edge;
   }
   return edges;
 }
 
 /** The class each row of z (n×nz, float32) draws: how many edges z[i, 0] exceeds. */
-export function classOfLatent(z, n, classes) {
-  const edges = classEdges(classes);
+export function classOfLatent(z, n, classes, shares = null) {
+  const edges = classEdges(classes, shares);
   const nz = z.length / n;
   const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -107,16 +123,19 @@ export function classOfLatent(z, n, classes) {
 }
 
 /** z with z[i, 0] moved into class `label`'s bin at the same quantile; the rest unchanged. */
-export function latentOfClass(z, n, classes, label) {
+export function latentOfClass(z, n, classes, label, shares = null) {
   if (!Number.isInteger(label) || label < 0 || label >= classes) {
     throw new RangeError(`class must be between 0 and ${classes - 1}, not ${label}`);
   }
-  const edges = classEdges(classes);
+  const edges = classEdges(classes, shares);
+  const [lower, width] = bins(classes, shares)[label];
   const nz = z.length / n;
   const out = Float32Array.from(z);
   for (let i = 0; i < n; i++) {
     const quantile = Math.min(Math.max(normalCdf(out[i * nz]), 1e-6), 1 - 1e-6);
-    let first = Math.fround(normalInvCdf((label + quantile) / classes));
+    // the equal bins' own arithmetic, as in Python
+    const target = shares ? lower + quantile * width : (label + quantile) / classes;
+    let first = Math.fround(normalInvCdf(target));
     if (label > 0) first = Math.max(first, nextUp(edges[label - 1]));
     if (label < classes - 1) first = Math.min(first, edges[label]);
     out[i * nz] = first;
