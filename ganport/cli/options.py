@@ -129,7 +129,8 @@ def modes_option(command: Callable[..., Any]) -> Callable[..., Any]:
         metavar="auto|0|K",
         callback=_count("none", "modes"),
         help="For an unconditional model (--classes 0): draw from K modes, k-means clusters "
-        "of the training images that G and D learn as classes (no labels used). auto: 16 "
+        "of the training images that G and D learn as classes (no labels used), each drawn "
+        "as often as its cluster holds images. auto: 16 "
         "for a DCGAN with bce or hinge, else 0; 0: the plain unconditional GAN.",
     )(command)
 
