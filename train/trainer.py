@@ -414,12 +414,12 @@ def _modes_of_run(
     run keeps its checkpoint's shares, and its labels come with the checkpoint's state.
     """
     model = config.model
+    ckpt_path = out / CHECKPOINT_NAME
     if not model.classes or model.class_source != "clusters":
         return config, None
+    if resume != ckpt_path.exists():
+        return config, None  # _train says what is missing, or that a run is there
     if resume:
-        ckpt_path = out / CHECKPOINT_NAME
-        if not ckpt_path.exists():
-            return config, None  # _resume says what is missing
         shares = load_checkpoint(ckpt_path).config.model.class_shares
         return _with_shares(config, shares), None
     _check_labels(config, data)  # every rank alike, before rank 0 clusters

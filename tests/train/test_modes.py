@@ -98,6 +98,21 @@ def test_modes_beside_classes_is_a_usage_error(tmp_path):
     assert proc.stderr.count("\n") == 1
 
 
+def test_a_run_on_modes_refuses_a_taken_folder_and_a_resume_of_nothing(tmp_path):
+    """Both before any clustering: one line on stderr, exit 2, the run already there kept."""
+    out = tmp_path / "run"
+    modes = [*SMALL, "--classes", "0", "--modes", "4", "--steps", "1"]
+    missing = ganport("train", *modes, "--resume", "--out", out)
+    assert missing.returncode == 2 and "no such checkpoint" in missing.stderr, missing.stderr
+    assert missing.stderr.count("\n") == 1
+    assert ganport("train", *modes, "--out", out).returncode == 0
+    before = (out / "checkpoint.pt").read_bytes()
+    taken = ganport("train", *modes, "--out", out)
+    assert taken.returncode == 2 and "already holds a run" in taken.stderr, taken.stderr
+    assert taken.stderr.count("\n") == 1
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
 def test_resume_trains_on_the_checkpoints_modes(tmp_path):
     """The modes travel in the checkpoint: a resumed run repeats an uninterrupted one."""
     data = load_dataset("digits", 28)
