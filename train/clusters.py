@@ -43,5 +43,6 @@ def cluster_shares(labels: torch.Tensor, modes: int) -> tuple[float, ...]:
     (duplicate images leave fewer distinct points than modes) keeps one image's share, so
     every bin stays open.
     """
-    counts = torch.bincount(labels.cpu(), minlength=modes).clamp(min=1)
-    return tuple(float(c) / float(counts.sum()) for c in counts.tolist())
+    counts = torch.bincount(labels.cpu(), minlength=modes).clamp(min=1).tolist()
+    total = sum(counts)
+    return tuple(c / total for c in counts)

@@ -35,7 +35,7 @@ from ganport.core.latent import latent
 from ganport.core.lock import folder_lock
 from ganport.train.augment import diff_augment
 from ganport.train.batchnorm import recalibrate
-from ganport.train.checkpoint import load_checkpoint, save_checkpoint
+from ganport.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ganport.train.clusters import cluster_labels, cluster_shares
 from ganport.train.config import TrainConfig
 from ganport.train.data import Dataset
@@ -390,11 +390,16 @@ def train(
             if dist.is_main:
                 owner.enter_context(folder_lock(options.out, "training"))
             dist.check_batch(config.batch_size)
-            config, modes = _modes_of_run(config, data, dist, Path(options.out), resume)
+            out = Path(options.out)
+            resumed = _resumable(out / CHECKPOINT_NAME, config) if resume else None
+            if resumed is None:
+                config, modes = _modes_of_run(config, data, dist, out)
+            else:  # the checkpoint's config: a run on modes keeps its shares
+                config, modes = resumed.config, None
             trainer = Trainer(config, data, device, modes)
             trainer.dist = dist
         try:
-            return _train(trainer, options, resume)
+            return _train(trainer, options, resumed)
         finally:
             # DDP's reducer keeps the process group alive: freed here, the group goes with
             # join()'s destroy_process_group, not at interpreter exit, where gloo's threads
@@ -404,24 +409,20 @@ def train(
 
 
 def _modes_of_run(
-    config: TrainConfig, data: Dataset, dist: Distributed, out: Path, resume: bool
+    config: TrainConfig, data: Dataset, dist: Distributed, out: Path
 ) -> tuple[TrainConfig, torch.Tensor | None]:
-    """A run on modes with the shares G draws its modes at, and a new run's k-means labels.
+    """A new run on modes with the shares G draws its modes at, and its k-means labels.
 
-    The shares set G's class edges, so they are fixed before G is built: a new run finds
+    The shares set G's class edges, so they are fixed before G is built: the run finds
     its clusters now (rank 0's, on every rank: each rank's own could differ in the last
-    bits) and draws each mode as often as it holds images (``cluster_shares``); a resumed
+    bits) and draws each mode as often as it holds images (``cluster_shares``). A resumed
     run keeps its checkpoint's shares, and its labels come with the checkpoint's state.
     """
     model = config.model
-    ckpt_path = out / CHECKPOINT_NAME
     if not model.classes or model.class_source != "clusters":
         return config, None
-    if resume != ckpt_path.exists():
-        return config, None  # _train says what is missing, or that a run is there
-    if resume:
-        shares = load_checkpoint(ckpt_path).config.model.class_shares
-        return _with_shares(config, shares), None
+    if (out / CHECKPOINT_NAME).exists():
+        return config, None  # _train says that a run is there
     _check_labels(config, data)  # every rank alike, before rank 0 clusters
     found = torch.empty(len(data), dtype=torch.int64)
     if dist.is_main:
@@ -434,15 +435,15 @@ def _with_shares(config: TrainConfig, shares: tuple[float, ...] | None) -> Train
     return replace(config, model=replace(config.model, class_shares=shares))
 
 
-def _train(trainer: Trainer, options: RunOptions, resume: bool) -> RunResult:
-    config, dist = trainer.config, trainer.dist
+def _train(trainer: Trainer, options: RunOptions, resumed: Checkpoint | None) -> RunResult:
+    dist = trainer.dist
     out = Path(options.out)
     ckpt_path = out / CHECKPOINT_NAME
     with dist.agreed_errors():
         if dist.is_main:
             _remove_stale_temporaries(out)
-        if resume:
-            _resume(trainer, ckpt_path, config)
+        if resumed is not None:
+            trainer.load_state_dict(resumed.state)
         elif ckpt_path.exists():
             raise InputError(
                 f"{out} already holds a run ({ckpt_path.name}); continue it with --resume "
@@ -614,16 +615,18 @@ def _check_labels(config: TrainConfig, data: Dataset) -> None:
         )
 
 
-def _resume(trainer: Trainer, ckpt_path: Path, config: TrainConfig) -> None:
+def _resumable(ckpt_path: Path, config: TrainConfig) -> Checkpoint:
+    """The checkpoint a run resumes from, trained with ``config``. Its class shares are
+    found by the run, not asked for, so the run's own count as ``config``'s."""
     if not ckpt_path.exists():
         raise InputError(f"--resume: no checkpoint at {ckpt_path}")
     ckpt = load_checkpoint(ckpt_path)
-    if ckpt.config != config:
+    if _with_shares(config, ckpt.config.model.class_shares) != ckpt.config:
         raise InputError(
             f"--resume: {ckpt_path} was trained with a different configuration; "
             "resume with the checkpoint's own settings (see `ganport train --help`)"
         )
-    trainer.load_state_dict(ckpt.state)
+    return ckpt
 
 
 def _evaluator(trainer: Trainer, options: RunOptions) -> Callable[[], float] | None:
