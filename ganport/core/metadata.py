@@ -20,6 +20,13 @@ FORMAT_VERSION = 1
 ROLES = ("generator", "discriminator")
 INPUT_NAMES = {"generator": "z", "discriminator": "image"}
 OUTPUT_NAMES = {"generator": "image", "discriminator": "logit"}
+LABELS_INPUT = "labels"  # the second input (int64, (batch,)) of a model with class_input "labels"
+# How a conditional model learns its class: ganport's own read it from z[:, 0] ("latent");
+# most user code takes it as a second input ("labels").
+CLASS_INPUTS = ("latent", "labels")
+# What a discriminator outputs: a logit (ganport's own), or a probability (a user's D that
+# ends in a sigmoid keeps it; its output is then named "probability").
+D_OUTPUTS = ("logit", "probability")
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,11 @@ class ModelMetadata:
     class_source: str = "labels"  # or "clusters": modes of unlabelled data, not its labels
     # how often z[:, 0] draws each class (ganport.core.classes); None: equally often
     class_shares: tuple[float, ...] | None = None
+    class_input: str = "latent"  # CLASS_INPUTS; "labels": a second input LABELS_INPUT
+    d_output: str = "logit"  # D_OUTPUTS (discriminators)
+    # a model written elsewhere: its layout as written (z, image, range, output shape), which
+    # the exported graph adapts to the contract; empty for ganport's own models
+    source_layout: dict[str, Any] = field(default_factory=dict)
     model_config: dict[str, Any] = field(default_factory=dict)
     # exact graph rewrites the exporter applied (ganport.export.rewrite), e.g. "gemm stem"
     rewrites: list[str] = field(default_factory=list)
@@ -65,7 +77,18 @@ class ModelMetadata:
         return INPUT_NAMES[self.role]
 
     @property
+    def input_names(self) -> list[str]:
+        """Every graph input, in order: the main one, then ``labels`` when the model has it."""
+        return [self.input_name, LABELS_INPUT] if self.takes_labels else [self.input_name]
+
+    @property
+    def takes_labels(self) -> bool:
+        return self.class_input == "labels"
+
+    @property
     def output_name(self) -> str:
+        if self.role == "discriminator" and self.d_output == "probability":
+            return "probability"
         return OUTPUT_NAMES[self.role]
 
     @property
@@ -131,6 +154,20 @@ class ModelMetadata:
         check_shares(self.classes, self.class_shares, source)
         if self.class_shares is not None and self.class_source != "clusters":
             raise InputError(f"{source}: metadata class_shares are for modes (clusters) only")
+        if self.class_input not in CLASS_INPUTS:
+            raise InputError(
+                f"{source}: metadata class_input {self.class_input!r} is not one of {CLASS_INPUTS}"
+            )
+        if self.takes_labels and self.classes < 2:
+            raise InputError(f"{source}: a model with a labels input needs classes >= 2")
+        if self.d_output not in D_OUTPUTS:
+            raise InputError(
+                f"{source}: metadata d_output {self.d_output!r} is not one of {D_OUTPUTS}"
+            )
+        if not isinstance(self.source_layout, dict):
+            raise InputError(f"{source}: metadata source_layout must be a JSON object")
+        if self.d_output != "logit" and self.role != "discriminator":
+            raise InputError(f"{source}: only a discriminator outputs a {self.d_output}")
         if self.io_dtype not in ("float32", "float16"):
             raise InputError(
                 f"{source}: metadata io_dtype {self.io_dtype!r} is not float32/float16"
