@@ -23,12 +23,19 @@ MANIFEST_VERSION = 1
 
 @dataclass(frozen=True)
 class ManifestSource:
-    """The checkpoint an export came from."""
+    """What an export came from: a ganport checkpoint, or models written elsewhere.
+
+    ``models`` (models written elsewhere only) maps each role to its origin: ``kind``
+    "module" (``file`` or ``module``, ``name``, ``args``, ``weights`` and ``weights_sha256``:
+    enough to rebuild the torch reference) or "onnx" (``file`` and ``sha256`` of the ONNX
+    file that was tagged), with the ``layout`` it was adapted from.
+    """
 
     checkpoint: str | None
     sha256: str
     step: int
     config: dict[str, Any]
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
