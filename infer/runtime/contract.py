@@ -24,10 +24,10 @@ def check_contract(
         raise InputError(f"{source}: metadata says this is a {meta.role}, not a {role}")
     inputs = session.get_inputs()
     names = [arg.name for arg in inputs]
-    if names != [meta.input_name]:
+    if names != meta.input_names:
         raise InputError(
-            f"{source}: graph inputs are {names}; a ganport {role} takes exactly one input "
-            f"{meta.input_name!r}"
+            f"{source}: graph inputs are {names}; the metadata of this {role} promises "
+            f"{meta.input_names}"
         )
     outputs = {arg.name: arg for arg in session.get_outputs()}
     if meta.output_name not in outputs:
@@ -39,6 +39,18 @@ def check_contract(
     in_shape, out_shape = ((meta.nz,), image) if role == "generator" else (image, ())
     _check_value(inputs[0], in_shape, meta, source, "input")
     _check_value(outputs[meta.output_name], out_shape, meta, source, "output")
+    if meta.takes_labels:
+        _check_labels(inputs[1], meta, source)
+
+
+def _check_labels(arg: ort.NodeArg, meta: ModelMetadata, source: str) -> None:
+    shape: list[Dim] = list(arg.shape)
+    if arg.type != "tensor(int64)" or len(shape) != 1:
+        raise InputError(
+            f"{source}: input {arg.name!r} is {arg.type} {shape}; the contract is int64 [batch]"
+        )
+    if isinstance(shape[0], int) and shape[0] != meta.static_batch:
+        raise InputError(f"{source}: input {arg.name!r} has a fixed batch of {shape[0]}")
 
 
 def _check_value(

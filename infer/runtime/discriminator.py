@@ -1,7 +1,9 @@
-"""``infer.Discriminator``: one logit per image on ONNX Runtime, without torch.
+"""``infer.Discriminator``: one score per image on ONNX Runtime, without torch.
 
-The graph outputs logits (the losses train on logits); the sigmoid lives here, outside
-the model, in a form that does not overflow for large |logit|.
+ganport's own graphs output logits (the losses train on logits); the sigmoid lives here,
+outside the model, in a form that does not overflow for large |logit|. A discriminator
+written elsewhere may end in its own sigmoid: its graph outputs the probability, and the
+logit is computed from that (infinite where the probability saturates at 0 or 1).
 """
 
 from __future__ import annotations
@@ -22,8 +24,43 @@ class Discriminator(OnnxModel):
     def image_shape(self) -> tuple[int, int, int]:
         return self.metadata.image_shape
 
-    def score(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """Logits float32 (n,) for images (n, C, H, W): float in [-1, 1] or uint8 pixels."""
+    @property
+    def classes(self) -> int:
+        """Classes a discriminator with a ``labels`` input takes; 0 otherwise."""
+        return self.metadata.classes if self.metadata.takes_labels else 0
+
+    def score(
+        self,
+        images: np.ndarray,
+        batch_size: int | None = None,
+        labels: np.ndarray | int | None = None,
+    ) -> np.ndarray:
+        """Logits float32 (n,) for images (n, C, H, W): float in [-1, 1] or uint8 pixels.
+
+        A discriminator with a ``labels`` input needs the images' ``labels`` (n integers, or
+        one class for all)."""
+        if self.metadata.d_output == "probability":
+            p = self.probability(images, batch_size, labels).astype(np.float64)
+            with np.errstate(divide="ignore"):
+                return (np.log(p) - np.log1p(-p)).astype(np.float32)
+        return self._outputs(images, batch_size, labels)
+
+    def probability(
+        self,
+        images: np.ndarray,
+        batch_size: int | None = None,
+        labels: np.ndarray | int | None = None,
+    ) -> np.ndarray:
+        """P(real) float32 (n,): the sigmoid of ``score``, or the model's own output when it
+        ends in a sigmoid."""
+        if self.metadata.d_output == "probability":
+            return self._outputs(images, batch_size, labels)
+        return sigmoid(self.score(images, batch_size, labels))
+
+    def _outputs(
+        self, images: np.ndarray, batch_size: int | None, labels: np.ndarray | int | None
+    ) -> np.ndarray:
+        """The graph's output (n,) for checked images."""
         x = np.asarray(images)
         if x.ndim != 4 or x.shape[1:] != self.image_shape or len(x) == 0:
             raise InputError(
@@ -36,14 +73,17 @@ class Discriminator(OnnxModel):
         step = batch_size or self.default_batch
         if step < 1:
             raise InputError(f"batch size must be at least 1, not {step}")
-        logits = np.empty(len(x), np.float32)
+        if labels is None and self.metadata.takes_labels:
+            raise InputError(
+                f"{self.path}: this discriminator takes the images' class as an input; "
+                f"give it (0..{self.classes - 1})"
+            )
+        labels = self._labels(len(x), labels)
+        out = np.empty(len(x), np.float32)
         for start in range(0, len(x), step):
-            logits[start : start + step] = self._run(x[start : start + step], ())
-        return logits
-
-    def probability(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
-        """P(real) float32 (n,): the sigmoid of ``score``."""
-        return sigmoid(self.score(images, batch_size))
+            rows = slice(start, start + step)
+            out[rows] = self._run(x[rows], (), None if labels is None else labels[rows])
+        return out
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ganport.core import images as image_files
-from ganport.core.classes import latent_of_class
+from ganport.core.classes import labels_for, latent_of_class
 from ganport.core.errors import InputError
 from ganport.core.latent import latent, latent_batches, slerp
 from ganport.infer.runtime.model import OnnxModel
@@ -43,7 +43,8 @@ class Generator(OnnxModel):
 
     @property
     def classes(self) -> int:
-        """Classes a conditional generator reads from z[:, 0]; 0 when unconditional."""
+        """Classes of a conditional generator (read from z[:, 0], or from its ``labels``
+        input); 0 when unconditional."""
         return self.metadata.classes
 
     def sample(
@@ -79,6 +80,8 @@ class Generator(OnnxModel):
         """The rows of ``sample(n, seed)`` as consecutive float32 batches, drawn lazily."""
         self._check_label(label)
         chunks = latent_batches(n, self.nz, seed, batch_size or self.default_batch, truncation)
+        if self.metadata.takes_labels:
+            return (self.generate(z, labels_for(z, self.classes, label)) for z in chunks)
         if label is not None:
             shares = self.metadata.class_shares
             chunks = (latent_of_class(z, self.classes, label, shares) for z in chunks)
@@ -95,12 +98,19 @@ class Generator(OnnxModel):
         if not 0 <= label < self.classes:
             raise InputError(f"{self.path}: class must be 0..{self.classes - 1}, not {label}")
 
-    def generate(self, z: np.ndarray) -> np.ndarray:
-        """Images for explicit latents ``z`` (m, nz): for callers that build their own z."""
+    def generate(self, z: np.ndarray, labels: np.ndarray | int | None = None) -> np.ndarray:
+        """Images for explicit latents ``z`` (m, nz): for callers that build their own z.
+
+        A generator with a ``labels`` input takes ``labels`` (m integers, or one class for
+        every row); without them each row gets the class its z[:, 0] selects.
+        """
         z = np.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.nz or len(z) == 0:
             raise InputError(f"{self.path}: z must be shaped (m, {self.nz}), got {z.shape}")
-        return self._run(z.astype(np.float32, copy=False), self.image_shape)
+        labels = self._labels(len(z), labels)
+        if labels is None and self.metadata.takes_labels:
+            labels = labels_for(z, self.classes)
+        return self._run(z.astype(np.float32, copy=False), self.image_shape, labels)
 
     def interpolate(
         self, seed_a: int, seed_b: int, steps: int, truncation: float | None = None
@@ -112,7 +122,10 @@ class Generator(OnnxModel):
         """
         a = latent(1, self.nz, seed_a, truncation)[0]
         b = latent(1, self.nz, seed_b, truncation)[0]
-        return self.generate(slerp(a, b, steps))
+        z = slerp(a, b, steps)
+        if self.metadata.takes_labels:  # one class along the strip: seed_a's
+            return self.generate(z, labels_for(z[:1], self.classes)[0])
+        return self.generate(z)
 
     @staticmethod
     def to_uint8(images: np.ndarray) -> np.ndarray:
