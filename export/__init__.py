@@ -2,12 +2,16 @@
 
 from ganport.export.api import ExportOptions, ExportResult, export_discriminator, export_generator
 from ganport.export.bundle import export_checkpoint, variant_name
+from ganport.export.tag import TagOptions, TagReport, tag_models
 
 __all__ = [
     "ExportOptions",
     "ExportResult",
+    "TagOptions",
+    "TagReport",
     "export_checkpoint",
     "export_discriminator",
     "export_generator",
+    "tag_models",
     "variant_name",
 ]

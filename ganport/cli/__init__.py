@@ -51,6 +51,7 @@ def _register() -> None:
     from ganport.cli.plot import plot_command
     from ganport.cli.sample import sample_command
     from ganport.cli.score import score_command
+    from ganport.cli.tag import tag_command
     from ganport.cli.train import train_command
     from ganport.cli.web import web_command
 
@@ -64,6 +65,7 @@ def _register() -> None:
     cli.add_command(plot_command, "plot")
     cli.add_command(evaluate_command, "evaluate")
     cli.add_command(web_command, "web")
+    cli.add_command(tag_command, "tag")
 
 
 def run_command(command: click.Command, prog_name: str, args: list[str] | None = None) -> None:
