@@ -26,6 +26,15 @@ from ganport.core.errors import InputError, JobFailed
 from ganport.core.latent import latent
 from ganport.core.manifest import ManifestModel, sha256_file
 from ganport.core.metadata import METADATA_KEY, ModelMetadata
+from ganport.export.adapt import (
+    ContractDiscriminator,
+    ContractGenerator,
+    Hints,
+    Layout,
+    probe_discriminator,
+    probe_generator,
+    probe_inputs,
+)
 from ganport.export.checks import DEFAULT_BATCH_SIZES, CheckReport, check_export
 from ganport.export.convert import (
     export_module,
@@ -112,19 +121,27 @@ def export_generator(
     path: str | os.PathLike[str],
     *,
     nz: int | None = None,
+    hints: Hints | None = None,
     options: ExportOptions | None = None,
     **option_overrides: Any,
 ) -> ExportResult:
     """Export a generator (z (batch, nz) → image (batch, C, H, W)) to ``path``.
 
-    ``source`` is a checkpoint (object or path) or your own module; for a module give
-    ``nz`` unless the module has an ``nz`` attribute.
+    ``source`` is a checkpoint (object or path) or your own module. A module is run first to
+    find how it lays out z, labels and images (``hints`` say what cannot be found; ``nz``
+    is ``hints.nz``); the export wraps it to ganport's contract and records its layout.
     """
     options = _options(options, option_overrides)
-    module, base = _generator_source(source, nz, options.weights)
-    z = torch.from_numpy(latent(max(options.check_batch_sizes), base["nz"], seed=0))
+    module, base = _generator_source(source, nz, hints, options.weights)
+    found = base.pop("found", None)
+    n = max(options.check_batch_sizes)
+    examples = (
+        probe_inputs(found, n)
+        if found is not None
+        else (torch.from_numpy(latent(n, base["nz"], seed=0)),)
+    )
     with torch.no_grad():
-        shape = tuple(module(z[:1]).shape[1:])
+        shape = tuple(module(*(x[:1] for x in examples)).shape[1:])
     if len(shape) != 3:
         raise InputError(f"generator output has shape (batch, {shape}); expected (batch, C, H, W)")
     meta = ModelMetadata(
@@ -137,7 +154,7 @@ def export_generator(
         **_variant(options),
     )
     calibration = latent(options.calibration, base["nz"], seed=CALIBRATION_SEED)
-    return _export(module, z, Path(path), meta, options, calibration)
+    return _export(module, examples, Path(path), meta, options, calibration)
 
 
 def export_discriminator(
@@ -145,6 +162,7 @@ def export_discriminator(
     path: str | os.PathLike[str],
     *,
     image_shape: tuple[int, int, int] | None = None,
+    hints: Hints | None = None,
     check_images: np.ndarray | torch.Tensor | None = None,
     options: ExportOptions | None = None,
     **option_overrides: Any,
@@ -152,10 +170,13 @@ def export_discriminator(
     """Export a discriminator (image (batch, C, H, W) → logit (batch,)) to ``path``.
 
     The post-export check feeds real images and generator samples (``check_images``, or
-    taken from the checkpoint's data set and G); for a module give ``image_shape``.
+    taken from the checkpoint's data set and G). A module is run first to find its input
+    layout, labels and whether it ends in a sigmoid (``hints`` and ``image_shape``, e.g.
+    its generator's, say what cannot be found).
     """
     options = _options(options, option_overrides)
     ckpt = _as_checkpoint(source)
+    labels: tuple[torch.Tensor, ...] = ()
     if ckpt is not None:
         module = ckpt.discriminator()
         shape = ckpt.config.model.image_shape
@@ -168,11 +189,9 @@ def export_discriminator(
             else None
         )
     else:
-        if not isinstance(source, nn.Module) or image_shape is None:
-            raise InputError("exporting your own discriminator module needs image_shape=(C, H, W)")
-        module, shape = source.eval(), tuple(image_shape)
-        base = {"arch": type(source).__name__, "nz": 1, "weights": "raw"}
-        calibration = None
+        module, base = _user_discriminator(source, image_shape, hints)
+        shape, calibration = base.pop("image_shape"), None
+        labels = probe_inputs(base.pop("found"), max(options.check_batch_sizes))[1:]
     n = max(options.check_batch_sizes)
     if check_images is None:
         check_images = np.random.default_rng(0).uniform(-1, 1, (n, *shape)).astype(np.float32)
@@ -190,7 +209,7 @@ def export_discriminator(
     )
     if calibration is None:  # your own D: calibrated on the images it is checked with
         calibration = np.asarray(check_images, dtype=np.float32)
-    return _export(module, images, Path(path), meta, options, calibration)
+    return _export(module, (images, *labels), Path(path), meta, options, calibration)
 
 
 def discriminator_check_images(
@@ -218,12 +237,17 @@ def discriminator_check_images(
 
 def _export(
     module: nn.Module,
-    example: torch.Tensor,
+    examples: tuple[torch.Tensor, ...],
     path: Path,
     meta: ModelMetadata,
     options: ExportOptions,
     calibration: np.ndarray,
 ) -> ExportResult:
+    if options.int8 and meta.takes_labels:
+        raise InputError(
+            f"{path.name}: int8 export of a model with a labels input is not supported; "
+            "export it in fp32 or fp16"
+        )
     module = module.eval()
     exported = fold_batchnorm(module) if options.fold_batchnorm else module
     rewrites: list[str] = []
@@ -237,9 +261,9 @@ def _export(
     with atomic_path(path) as tmp:
         model = export_module(
             exported,
-            example,
+            examples,
             tmp,
-            meta.input_name,
+            meta.input_names,
             meta.output_name,
             opset=options.opset,
             exporter=options.exporter,
@@ -266,7 +290,7 @@ def _export(
         seconds = time.perf_counter() - start
         report = None
         if options.check:
-            report = _run_checks(module, example, tmp, meta, options)
+            report = _run_checks(module, examples, tmp, meta, options)
             if not report.passed:
                 raise JobFailed(
                     f"export check failed for {path.name}: {'; '.join(report.problems)}"
@@ -320,19 +344,19 @@ def _calibration_data(meta: ModelMetadata) -> str:
 
 def _run_checks(
     module: nn.Module,
-    example: torch.Tensor,
+    examples: tuple[torch.Tensor, ...],
     path: Path,
     meta: ModelMetadata,
     options: ExportOptions,
 ) -> CheckReport:
-    def reference(x: np.ndarray) -> np.ndarray:
+    def reference(*xs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return module(torch.from_numpy(x)).numpy()
+            return module(*(torch.from_numpy(x) for x in xs)).numpy()
 
     sizes = options.check_batch_sizes
-    inputs = example.numpy()
-    if options.static_batch and inputs.shape[0] < options.static_batch:
-        inputs = np.resize(inputs, (options.static_batch, *inputs.shape[1:]))
+    inputs = [x.numpy() for x in examples]
+    if options.static_batch and len(inputs[0]) < options.static_batch:
+        inputs = [np.resize(x, (options.static_batch, *x.shape[1:])) for x in inputs]
     report = check_export(
         path,
         reference,
@@ -402,7 +426,7 @@ def _checkpoint_fields(ckpt: Checkpoint, weights: str) -> dict[str, Any]:
 
 
 def _generator_source(
-    source: Any, nz: int | None, weights: str
+    source: Any, nz: int | None, hints: Hints | None, weights: str
 ) -> tuple[nn.Module, dict[str, Any]]:
     if weights not in ("ema", "raw"):
         raise InputError(f"weights must be 'ema' or 'raw', not {weights!r}")
@@ -413,10 +437,41 @@ def _generator_source(
         raise InputError(
             f"cannot export {type(source).__name__}: give a checkpoint or an nn.Module"
         )
-    nz = nz or getattr(source, "nz", None)
-    if not nz:
-        raise InputError("exporting your own generator module needs nz=")
-    return source.eval(), {"arch": type(source).__name__, "nz": int(nz), "weights": "raw"}
+    hints = hints or Hints()
+    if nz is not None:
+        hints = dataclasses.replace(hints, nz=nz)
+    elif hints.nz is None and getattr(source, "nz", None):
+        hints = dataclasses.replace(hints, nz=int(source.nz))
+    found = probe_generator(source, hints)
+    return ContractGenerator(source, found), _user_fields(source, found)
+
+
+def _user_discriminator(
+    source: Any, image_shape: tuple[int, int, int] | None, hints: Hints | None
+) -> tuple[nn.Module, dict[str, Any]]:
+    if not isinstance(source, nn.Module):
+        raise InputError(
+            f"cannot export {type(source).__name__}: give a checkpoint or an nn.Module"
+        )
+    found = probe_discriminator(source, hints or Hints(), image_shape)
+    fields = _user_fields(source, found)
+    return ContractDiscriminator(source, found), {**fields, "image_shape": found.image_shape}
+
+
+def _user_fields(source: nn.Module, found: Layout) -> dict[str, Any]:
+    """Metadata of a model written elsewhere: its class, layout, classes and output kind."""
+    fields: dict[str, Any] = {
+        "arch": type(source).__name__,
+        "nz": found.nz or 1,
+        "weights": "raw",
+        "source_layout": found.to_dict(),
+        "found": found,
+    }
+    if found.classes:
+        fields |= {"classes": found.classes, "class_input": "labels"}
+    if found.role == "discriminator":
+        fields["d_output"] = found.d_output
+    return fields
 
 
 def _describe_value(value: onnx.ValueInfoProto) -> dict[str, Any]:

@@ -51,8 +51,8 @@ class CheckReport:
 
 def check_export(
     path: Path,
-    reference: Callable[[np.ndarray], np.ndarray],
-    inputs: np.ndarray,
+    reference: Callable[..., np.ndarray],
+    inputs: Sequence[np.ndarray],
     *,
     precision: str = "fp32",
     static_batch: int | None = None,
@@ -60,7 +60,8 @@ def check_export(
 ) -> CheckReport:
     """Check ``path`` structurally, then run it at each batch size against ``reference``.
 
-    ``inputs`` must hold at least max(batch_sizes) rows; batch b uses its first b rows.
+    ``inputs`` holds one array per graph input, in order, each of at least max(batch_sizes)
+    rows; batch b uses their first b rows, and ``reference`` takes them as arguments.
     Judged by ``ganport.core.tolerance``: the CPU profile of the model's precision.
     """
     tol = profile_for(precision, "CPUExecutionProvider")
@@ -78,16 +79,16 @@ def check_export(
         report.fail(f"batch axis is fixed at {first_dim.dim_value}, expected a symbolic 'batch'")
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
+    names = [arg.name for arg in session.get_inputs()]
     sizes = [static_batch] if static_batch else list(batch_sizes)
     for batch in sizes:
-        x = inputs[:batch]
+        xs = [x[:batch] for x in inputs]
         try:
-            (got,) = session.run(None, {input_name: x})
+            (got,) = session.run(None, dict(zip(names, xs, strict=True)))
         except Exception as exc:  # onnxruntime raises its own exception types per failure
             report.fail(f"ONNX Runtime failed at batch {batch}: {_first_line(exc)}")
             continue
-        want = reference(x)
+        want = reference(*xs)
         result = compare(got, want, tol)
         report.batches.append(BatchCheck(batch, list(got.shape), result.max_abs, result.passed))
         if result.shape != result.reference_shape:

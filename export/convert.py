@@ -15,7 +15,7 @@ import contextlib
 import io
 import logging
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import onnx
@@ -36,16 +36,17 @@ DYNAMO_NATIVE_OPSET = 18
 
 def export_module(
     module: nn.Module,
-    example: torch.Tensor,
+    examples: tuple[torch.Tensor, ...],
     path: Path,
-    input_name: str,
+    input_names: Sequence[str],
     output_name: str,
     *,
     opset: int,
     exporter: str,
     static_batch: int | None,
 ) -> onnx.ModelProto:
-    """Export ``module`` (eval mode) with a symbolic batch axis unless ``static_batch`` is set."""
+    """Export ``module`` (eval mode) on ``examples`` (one tensor per input, batch first) with a
+    symbolic batch axis on every input and the output unless ``static_batch`` is set."""
     if exporter not in EXPORTERS:
         raise InputError(f"unknown exporter {exporter!r}; choose one of {', '.join(EXPORTERS)}")
     if not MIN_OPSET <= opset <= MAX_OPSET[exporter]:
@@ -54,31 +55,32 @@ def export_module(
             f"({MIN_OPSET}..{MAX_OPSET[exporter]})"
         )
     batch = static_batch or 2
-    example = example[:1].expand(batch, *example.shape[1:]).contiguous()
+    examples = tuple(x[:1].expand(batch, *x.shape[1:]).contiguous() for x in examples)
+    names = list(input_names)
     with quiet():
         if exporter == "torchscript":
-            axes = None if static_batch else {input_name: {0: "batch"}, output_name: {0: "batch"}}
+            axes = None if static_batch else {n: {0: "batch"} for n in [*names, output_name]}
             torch.onnx.export(
                 module,
-                (example,),
+                examples,
                 str(path),
                 dynamo=False,
                 opset_version=opset,
-                input_names=[input_name],
+                input_names=names,
                 output_names=[output_name],
                 dynamic_axes=axes,
                 do_constant_folding=True,
             )
         else:
             batch_dim = torch.export.Dim("batch", min=1, max=1 << 20)
-            shapes = None if static_batch else ({0: batch_dim},)
+            shapes = None if static_batch else tuple({0: batch_dim} for _ in examples)
             program = torch.onnx.export(
                 module,
-                (example,),
+                examples,
                 dynamo=True,
                 opset_version=max(opset, DYNAMO_NATIVE_OPSET),
                 dynamic_shapes=shapes,
-                input_names=[input_name],
+                input_names=names,
                 output_names=[output_name],
                 optimize=True,
                 verbose=False,
