@@ -505,20 +505,26 @@ def _probe_labels(probe: Probe, rows: int) -> np.ndarray | None:
 
 
 def _check_classes(probe: Probe) -> None:
-    """Every label 0..classes-1 runs (an embedding with fewer rows fails on the rest)."""
+    """Every label 0..classes-1 runs (an embedding with fewer rows fails on the rest); a
+    refusal names the first label that fails."""
     if probe.labels is None:
         return
     rows = probe.static_batch or PROBE_ROWS
     for start in range(0, probe.classes, rows):
         labels = np.arange(start, min(start + rows, probe.classes), dtype=np.int64)
-        main = _example_rows(probe, len(labels))
         try:
-            _run_rows(probe, main, labels, "labels")
-        except InputError as exc:
-            raise InputError(
-                f"{probe.path.name}: --classes {probe.classes} is too many: labels "
-                f"{start}..{start + len(labels) - 1} fail ({exc})"
-            ) from exc
+            _run_rows(probe, _example_rows(probe, len(labels)), labels, "labels")
+        except InputError:
+            for label in labels:
+                try:
+                    _run_rows(probe, _example_rows(probe, 1), label[None], "labels")
+                except InputError as exc:
+                    reason = str(exc).rpartition("Status Message: ")[2]
+                    raise InputError(
+                        f"{probe.path.name}: --classes {probe.classes} is too many: label "
+                        f"{label} fails ({reason})"
+                    ) from exc
+            raise
 
 
 def _example_rows(probe: Probe, rows: int) -> np.ndarray:

@@ -6,6 +6,7 @@ source files run on ONNX Runtime and mapped to the contract by hand."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +22,14 @@ from ganport.core.classes import class_of_latent
 from ganport.core.latent import latent
 from ganport.core.manifest import sha256_file
 from ganport.core.metadata import METADATA_KEY, ModelMetadata
+from ganport.infer import Discriminator, Generator
 from tests.conftest import run_inprocess
 
 NZ = 16
+ROOT = Path(__file__).resolve().parents[2]
+ORT_WEB = Path(  # as tests/infer/test_web.py finds it
+    os.environ.get("GANPORT_ONNXRUNTIME_WEB", ROOT / ".web" / "node_modules" / "onnxruntime-web")
+)
 
 
 class DcganGenerator(nn.Module):
@@ -117,6 +123,21 @@ class ConditionalGenerator(nn.Module):
         return img.view(img.size(0), 1, 28, 28)
 
 
+class ConditionalDiscriminator(nn.Module):
+    """PyTorch-GAN's cgan discriminator: D(img, labels) → a logit (N, 1)."""
+
+    def __init__(self, n_classes: int = 10) -> None:
+        super().__init__()
+        self.label_embedding = nn.Embedding(n_classes, n_classes)
+        self.model = nn.Sequential(
+            nn.Linear(n_classes + 784, 64), nn.LeakyReLU(0.2), nn.Linear(64, 1)
+        )
+
+    def forward(self, img: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        d_in = torch.cat((img.view(img.size(0), -1), self.label_embedding(labels)), -1)
+        return self.model(d_in)
+
+
 def export(module: nn.Module, example: tuple, path: Path, names: list[str], dynamic: bool = True):
     """``torch.onnx.export`` as a user calls it (the TorchScript exporter, dynamic batch)."""
     torch.manual_seed(0)
@@ -151,6 +172,11 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         cgan,
         (torch.randn(2, NZ), torch.tensor([1, 2])),
         ["noise", "labels", "img"],
+    )
+    models["cgan_d"] = (
+        ConditionalDiscriminator(),
+        (torch.randn(2, 1, 28, 28), torch.tensor([1, 2])),
+        ["img", "labels", "validity"],
     )
     models["cgan32_g"] = (
         cgan,
@@ -360,7 +386,7 @@ def test_refusals_are_one_line_and_leave_the_sources_alone(
         ([text], "not a readable ONNX file"),
         ([tagged], "already a ganport model; use it as it is"),
         ([sources["cgan_g"]], "give --classes N"),
-        ([sources["cgan_g"], "--classes", 11], "--classes 11 is too many"),
+        ([sources["cgan_g"], "--classes", 11], "--classes 11 is too many: label 10 fails"),
         ([sources["mlp_g"], "--classes", 10], "--classes is for a model with a labels input"),
         ([sources["mlp_g"], "--nz", 8], "not the declared --nz 8"),
         ([sources["mlp_g"], "--image-shape", "3,16,16"], "--image-shape 3,16,16 holds 768"),
@@ -401,3 +427,35 @@ def test_a_lone_discriminator_says_which_range_it_assumed(sources, tmp_path, cap
     assert code == 0, err
     assert "in [-1, 1] (assumed: give --image-range 0,1 if it takes [0, 1])" in stdout
     assert metadata(out / "discriminator.onnx").role == "discriminator"
+
+
+def test_a_discriminator_with_labels_scores_as_its_source(sources, tmp_path, capsys):
+    out = tmp_path / "cgan"
+    args = [sources["cgan_g"], "--discriminator", sources["cgan_d"], "--classes", 10]
+    code, stdout, err = ganport(capsys, "tag", *args, "--out", out)
+    assert code == 0, err
+    assert stdout.splitlines()[1] == (
+        "discriminator.onnx: images (N, 1, 28, 28) in [-1, 1]; logit (N, 1) → (N,); "
+        "labels int64, 10 classes; symbolic batch"
+    )
+    images = Generator(out / "generator.onnx", provider="cpu").sample(5, seed=1, label=7)
+    d = Discriminator(out / "discriminator.onnx", provider="cpu")
+    want = source_run(sources["cgan_d"], images, np.full(5, 7, np.int64)).reshape(-1)
+    np.testing.assert_allclose(d.score(images, labels=7), want, atol=1e-6, rtol=0)
+
+
+def test_the_web_page_is_built_from_a_tagged_folder(dcgan_folder, tmp_path, capsys):
+    """The site build checks each model's contract and manifest hash (the page itself is
+    tested in Chromium by tests/infer/test_web.py)."""
+    if not (ORT_WEB / "dist" / "ort.min.mjs").is_file():
+        pytest.skip(f"no onnxruntime-web at {ORT_WEB} (npm install onnxruntime-web@1.30.0)")
+    site = tmp_path / "site"
+    code, _, err = ganport(
+        capsys, "web", dcgan_folder[0], "--out", site, "--onnxruntime-web", ORT_WEB
+    )
+    assert code == 0, err
+    info = json.loads((site / "site.json").read_text())
+    assert info["models"]["generator"]["metadata"]["exporter"] == "external"
+    assert (site / "discriminator.onnx").read_bytes() == (
+        dcgan_folder[0] / "discriminator.onnx"
+    ).read_bytes()
