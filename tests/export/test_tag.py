@@ -87,6 +87,24 @@ class MlpGenerator(nn.Module):
         return self.net(z)
 
 
+class ShiftedGenerator(MlpGenerator):
+    """Images moved to [0, 1] by hand, ``(tanh + 1) / 2``: no final op tells the range."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net[-1] = nn.Tanh()
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return (self.net(z) + 1) / 2
+
+
+class TwoLatents(nn.Module):
+    """Two float inputs: not a generator's layout."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(a * b).repeat(1, 49)
+
+
 class MlpDiscriminator(nn.Module):
     """PyTorch-GAN's MLP discriminator on flat images: (N, 784) → sigmoid (N, 1)."""
 
@@ -166,6 +184,8 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "mlp_g": (MlpGenerator(), (torch.randn(2, NZ),), ["z", "x"]),
         "mlp_d": (MlpDiscriminator(), (torch.rand(2, 784),), ["img", "validity"]),
         "squeeze_d": (SqueezingDiscriminator(), (torch.rand(2, 784),), ["img", "validity"]),
+        "shifted_g": (ShiftedGenerator(), (torch.randn(2, NZ),), ["z", "x"]),
+        "two_g": (TwoLatents(), (torch.randn(2, NZ), torch.randn(2, NZ)), ["a", "b", "x"]),
     }
     cgan = ConditionalGenerator()
     models["cgan_g"] = (
@@ -384,6 +404,8 @@ def test_refusals_are_one_line_and_leave_the_sources_alone(
     cases = [
         ([sources["mlp_g"], "--discriminator", sources["squeeze_d"]], "depends on the batch"),
         ([text], "not a readable ONNX file"),
+        ([sources["shifted_g"]], "cannot tell its range; give --image-range -1,1 (tanh) or 0,1"),
+        ([sources["two_g"]], "are not a generator's: one float tensor of z, and optionally"),
         ([tagged], "already a ganport model; use it as it is"),
         ([sources["cgan_g"]], "give --classes N"),
         ([sources["cgan_g"], "--classes", 11], "--classes 11 is too many: label 10 fails"),
@@ -417,6 +439,18 @@ def test_refusals_are_one_line_and_leave_the_sources_alone(
         text=True,
     )
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_declared_range_settles_what_the_values_cannot(sources, tmp_path, capsys):
+    out = tmp_path / "shifted"
+    code, stdout, err = ganport(
+        capsys, "tag", sources["shifted_g"], "--image-range", "0,1", "--out", out
+    )
+    assert code == 0, err
+    assert "in [0, 1] → [-1, 1]" in stdout
+    g = Generator(out / "generator.onnx", provider="cpu")
+    want = 2 * source_run(sources["shifted_g"], latent(3, NZ, 0)) - 1
+    np.testing.assert_allclose(g.sample(3), want.reshape(3, 1, 28, 28), atol=1e-6, rtol=0)
 
 
 def test_a_lone_discriminator_says_which_range_it_assumed(sources, tmp_path, capsys):
