@@ -601,7 +601,8 @@ def _rows_shape(
 
 
 def _ends_in(model: onnx.ModelProto, output: str) -> str | None:
-    """ "tanh" or "sigmoid" when that op computes the output (shape-only ops after it aside)."""
+    """The final activation, "tanh" or "sigmoid", when one computes the output (shape-only
+    ops after it aside); None when another op does."""
     producers = {out: node for node in model.graph.node for out in node.output}
     node = producers.get(output)
     while node is not None and node.op_type in SHAPE_OPS:
