@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -56,25 +56,19 @@ class Layout:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The metadata's ``source_layout``: the model as it was written."""
-        data: dict[str, Any] = {"origin": "module", "image": self.image}
-        data["image_range"] = list(self.image_range)
-        if self.role == "generator":
-            data["z"] = self.z
-        else:
-            data["output_shape"] = self.output_shape
-        if self.classes:
-            data["labels_dtype"] = "int64"
-        return data
+        """The metadata's ``source_layout``: the model as it was written, all that is needed
+        to wrap it again (parity rebuilds the torch reference from it)."""
+        data = asdict(self)
+        data["image_shape"], data["image_range"] = list(self.image_shape), list(self.image_range)
+        return {"origin": "module", **data}
 
-    def describe(self) -> str:
-        """One line: what the model takes and gives, and what the export adapts."""
-        c, h, w = self.image_shape
-        images = f"images {self.image} ({c}, {h}, {w}) in [{self.image_range[0]:g}, 1]"
-        labels = f", labels of {self.classes} classes" if self.classes else ""
-        if self.role == "generator":
-            return f"generator: z {self.z}{labels} → {images}"
-        return f"discriminator: {images}{labels} → {self.d_output} {self.output_shape}"
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Layout:
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        known["image_shape"] = tuple(known["image_shape"])
+        known["image_range"] = tuple(float(v) for v in known["image_range"])
+        return cls(**known)
 
 
 class ContractGenerator(nn.Module):
@@ -159,6 +153,23 @@ def probe_discriminator(
         )
         return found
     raise InputError(f"the discriminator does not run on images shaped {shape} ({errors[-1]})")
+
+
+def guess_role(model: nn.Module, hints: Hints) -> str:
+    """ "generator" or "discriminator", for a model given without saying which: the half it
+    runs as (a G makes images from z; a D gives one score per image)."""
+    try:
+        probe_generator(model, hints)
+        return "generator"
+    except InputError as as_generator:
+        try:
+            probe_discriminator(model, hints)
+        except InputError as as_discriminator:
+            raise InputError(
+                f"cannot tell which half {type(model).__name__} is (as a generator: "
+                f"{as_generator}; as a discriminator: {as_discriminator}); say --which"
+            ) from None
+        return "discriminator"
 
 
 def probe_inputs(found: Layout, rows: int, seed: int = 0) -> tuple[torch.Tensor, ...]:

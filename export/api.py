@@ -122,6 +122,7 @@ def export_generator(
     *,
     nz: int | None = None,
     hints: Hints | None = None,
+    source_sha256: str = "",
     options: ExportOptions | None = None,
     **option_overrides: Any,
 ) -> ExportResult:
@@ -129,11 +130,14 @@ def export_generator(
 
     ``source`` is a checkpoint (object or path) or your own module. A module is run first to
     find how it lays out z, labels and images (``hints`` say what cannot be found; ``nz``
-    is ``hints.nz``); the export wraps it to ganport's contract and records its layout.
+    is ``hints.nz``); the export wraps it to ganport's contract and records its layout, and
+    ``source_sha256`` (its weights file's) names what it was built from.
     """
     options = _options(options, option_overrides)
     module, base = _generator_source(source, nz, hints, options.weights)
     found = base.pop("found", None)
+    if found is not None:
+        base["source_sha256"] = source_sha256
     n = max(options.check_batch_sizes)
     examples = (
         probe_inputs(found, n)
@@ -163,6 +167,7 @@ def export_discriminator(
     *,
     image_shape: tuple[int, int, int] | None = None,
     hints: Hints | None = None,
+    source_sha256: str = "",
     check_images: np.ndarray | torch.Tensor | None = None,
     options: ExportOptions | None = None,
     **option_overrides: Any,
@@ -191,6 +196,7 @@ def export_discriminator(
     else:
         module, base = _user_discriminator(source, image_shape, hints)
         shape, calibration = base.pop("image_shape"), None
+        base["source_sha256"] = source_sha256
         labels = probe_inputs(base.pop("found"), max(options.check_batch_sizes))[1:]
     n = max(options.check_batch_sizes)
     if check_images is None:

@@ -7,17 +7,22 @@ complete export, and its hashes say which files belong to it.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import onnx
 
 from ganport.core.atomic import write_json
 from ganport.core.errors import InputError
+from ganport.core.layout import IMAGE_FLAT
 from ganport.core.lock import folder_lock
 from ganport.core.manifest import MANIFEST_NAME, Manifest, ManifestSource
 from ganport.core.metadata import ROLES
+from ganport.export.adapt import Hints, Layout
 from ganport.export.api import ExportOptions, ExportResult, export_discriminator, export_generator
+from ganport.export.user_model import ModelSource, build_model
 from ganport.train.checkpoint import Checkpoint, load_checkpoint, versions
 
 
@@ -49,19 +54,11 @@ def export_checkpoint(
     options = options or ExportOptions()
     out = Path(out_dir) if out_dir is not None else Path(ckpt.path or ".").parent
     roles = ROLES if which == "both" else (which,)
-    base = dataclasses.replace(options, fp16=False, int8=False, static_batch=None)
-    variants = [base]
-    if options.fp16:
-        variants.append(dataclasses.replace(base, fp16=True))
-    if options.int8:
-        variants.append(dataclasses.replace(base, int8=True))
-    if options.static_batch:
-        variants.append(dataclasses.replace(base, static_batch=options.static_batch))
     results: list[ExportResult] = []
     with folder_lock(out, "export"):
         for role in roles:
             export = export_generator if role == "generator" else export_discriminator
-            for variant in variants:
+            for variant in _variants(options):
                 name = variant_name(role, variant.fp16, variant.static_batch, variant.int8)
                 results.append(export(ckpt, out / name, options=variant))
         manifest = Manifest(
@@ -77,3 +74,96 @@ def export_checkpoint(
         )
         write_json(out / MANIFEST_NAME, manifest.to_dict())
     return manifest
+
+
+def export_user_models(
+    generator: ModelSource | None,
+    discriminator: ModelSource | None,
+    out_dir: str | os.PathLike[str],
+    hints: Hints | None = None,
+    options: ExportOptions | None = None,
+    report: Callable[[str], object] = lambda line: None,
+) -> Manifest:
+    """Export models written elsewhere (their class and weights) into ``out_dir``, with the
+    variants ``options`` asks for and a manifest that records their sources, so parity and
+    bench can rebuild the torch models. ``report`` hears what probing found, per model.
+
+    A pair is probed generator first: the discriminator reads the images it makes.
+    """
+    if generator is None and discriminator is None:
+        raise InputError("nothing to export: give a generator, a discriminator or both")
+    hints, options = hints or Hints(), options or ExportOptions()
+    out = Path(out_dir)
+    results: list[ExportResult] = []
+    image_shape, sources = None, {}
+    with folder_lock(out, "export"):
+        for role, source in (("generator", generator), ("discriminator", discriminator)):
+            if source is None:
+                continue
+            module = build_model(source, role)
+            sources[role] = source.to_dict()
+            for variant in _variants(options):
+                name = variant_name(role, variant.fp16, variant.static_batch, variant.int8)
+                origin = {
+                    "hints": hints,
+                    "options": variant,
+                    "source_sha256": source.weights_sha256,
+                }
+                if role == "generator":
+                    result = export_generator(module, out / name, **origin)
+                    image_shape = result.metadata.image_shape
+                    hints = _pair_hints(hints, result)
+                else:
+                    result = export_discriminator(
+                        module, out / name, image_shape=image_shape, **origin
+                    )
+                results.append(result)
+            report(f"{name.split('.')[0]}: {_found_line(results[-1])}")
+            sources[role]["layout"] = results[-1].metadata.source_layout
+        first = generator or discriminator
+        manifest = Manifest(
+            source=ManifestSource(
+                checkpoint=None, sha256=first.weights_sha256, step=0, config={}, models=sources
+            ),
+            weights="raw",
+            models=[r.describe() for r in results],
+            versions={**versions(), "onnx": onnx.__version__},
+        )
+        write_json(out / MANIFEST_NAME, manifest.to_dict())
+    return manifest
+
+
+def _variants(options: ExportOptions) -> list[ExportOptions]:
+    """The fp32 model with a symbolic batch, then each variant ``options`` asks for."""
+    base = dataclasses.replace(options, fp16=False, int8=False, static_batch=None)
+    variants = [base]
+    if options.fp16:
+        variants.append(dataclasses.replace(base, fp16=True))
+    if options.int8:
+        variants.append(dataclasses.replace(base, int8=True))
+    if options.static_batch:
+        variants.append(dataclasses.replace(base, static_batch=options.static_batch))
+    return variants
+
+
+def _pair_hints(hints: Hints, generator: ExportResult) -> Hints:
+    """A pair's D reads what its G makes: the G's image range unless one was declared."""
+    if hints.image_range is not None:
+        return hints
+    found = tuple(generator.metadata.source_layout.get("image_range", (-1.0, 1.0)))
+    return dataclasses.replace(hints, image_range=found)
+
+
+def _found_line(result: ExportResult) -> str:
+    """What probing found, in words: the layout as written, which the export adapts."""
+    found = Layout.from_dict(result.metadata.source_layout)
+    lo, hi = found.image_range
+    shape = ", ".join(map(str, found.image_shape))
+    if found.image == IMAGE_FLAT:
+        shape = f"{math.prod(found.image_shape)}) = ({shape}"
+    images = f"images (N, {shape}) in [{lo:g}, {hi:g}]"
+    labels = f" + labels (N,) of {found.classes} classes" if found.classes else ""
+    notes = "".join(f"; {note}" for note in found.notes)
+    if found.role == "generator":
+        return f"z {found.z.replace('nz', str(found.nz))}{labels} → {images}{notes}"
+    return f"{images}{labels} → {found.d_output} {found.output_shape}{notes}"

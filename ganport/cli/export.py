@@ -1,23 +1,109 @@
-"""``ganport export``: checkpoint → generator.onnx, discriminator.onnx, manifest.json."""
+"""``ganport export``: checkpoint → generator.onnx, discriminator.onnx, manifest.json; or
+the same from models written elsewhere (their class and weights)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ganport.cli.options import cache_dir_option
 
+WEIGHTS = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _json_args(_ctx: click.Context, param: click.Parameter, value: str | None) -> dict:
+    if value is None:
+        return {}
+    try:
+        args = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON ({exc.msg})", param=param) from exc
+    if not isinstance(args, dict):
+        raise click.BadParameter("give a JSON object of keyword arguments", param=param)
+    return args
+
+
+def user_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options for models written elsewhere: their class, arguments, and what probing
+    cannot find."""
+    options = [
+        click.option(
+            "--model",
+            metavar="FILE.py:NAME",
+            default=None,
+            help="Your own model: its class or factory (FILE.py:NAME or package.module:NAME); "
+            "SOURCE is then its weights (a state_dict, or a dict holding one; .safetensors).",
+        ),
+        click.option(
+            "--model-args",
+            metavar="JSON",
+            callback=_json_args,
+            help="Keyword arguments for --model, as a JSON object.",
+        ),
+        click.option(
+            "--discriminator-model",
+            metavar="FILE.py:NAME",
+            default=None,
+            help="The discriminator of the pair, exported beside --model.",
+        ),
+        click.option(
+            "--discriminator-args",
+            metavar="JSON",
+            callback=_json_args,
+            help="Keyword arguments for --discriminator-model.",
+        ),
+        click.option(
+            "--discriminator-weights",
+            type=WEIGHTS,
+            default=None,
+            help="Weights of --discriminator-model (default: SOURCE, for a file holding both).",
+        ),
+        click.option("--nz", type=click.IntRange(1), default=None, help="Latent size of G."),
+        click.option(
+            "--image-shape", metavar="C,H,W", default=None, help="Image shape (flat outputs)."
+        ),
+        click.option(
+            "--image-range",
+            type=click.Choice(["-1,1", "0,1"]),
+            default=None,
+            help="Pixel range G makes and D reads: -1,1 (tanh) or 0,1 (sigmoid).",
+        ),
+        click.option(
+            "--classes",
+            type=click.IntRange(2),
+            default=None,
+            help="Classes of a model that takes labels as a second input.",
+        ),
+        click.option(
+            "--d-output",
+            type=click.Choice(["logit", "probability"]),
+            default=None,
+            help="What D returns, where no final sigmoid tells.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
 
 @click.command("export")
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("source", metavar="CHECKPOINT|WEIGHTS", type=WEIGHTS)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Output folder (default: beside the checkpoint).",
+    help="Output folder (default: beside the checkpoint or weights).",
 )
-@click.option("--which", type=click.Choice(["generator", "discriminator", "both"]), default="both")
+@click.option(
+    "--which",
+    type=click.Choice(["generator", "discriminator", "both"]),
+    default="both",
+    help="Which half to export; with --model alone, which half it is (default: probed).",
+)
 @click.option(
     "--weights",
     type=click.Choice(["ema", "raw"]),
@@ -66,8 +152,9 @@ from ganport.cli.options import cache_dir_option
     help="Refuse an export this onnxruntime release (e.g. 1.15) could not load.",
 )
 @click.option("--no-check", is_flag=True, help="Skip running the models against torch.")
+@user_model_options
 def export_command(
-    checkpoint: Path,
+    source: Path,
     out: Path | None,
     which: str,
     weights: str,
@@ -81,8 +168,14 @@ def export_command(
     static_batch: int | None,
     oldest_onnxruntime: str | None,
     no_check: bool,
+    **own: Any,
 ) -> None:
-    """Export a checkpoint's generator and/or discriminator to ONNX, checked against torch."""
+    """Export a checkpoint's generator and/or discriminator to ONNX, checked against torch.
+
+    With --model, SOURCE holds the weights of your own model instead: it is run to find its
+    layout (z, labels, image shape and range, a final sigmoid), wrapped to ganport's
+    contract and exported the same way.
+    """
     from ganport.export import ExportOptions, export_checkpoint
     from ganport.infer.compare.quality.distribution import Int8Judge
 
@@ -99,8 +192,12 @@ def export_command(
         check=not no_check,
         oldest_onnxruntime=oldest_onnxruntime,
     )
-    manifest = export_checkpoint(checkpoint, out, which=which, options=options)
-    folder = out if out is not None else checkpoint.parent
+    folder = out if out is not None else source.parent
+    if own["model"] or own["discriminator_model"]:
+        manifest = _export_own(source, folder, which, options, own)
+    else:
+        _refuse_model_options(own)
+        manifest = export_checkpoint(source, out, which=which, options=options)
     for model in manifest.models:
         checks = model.checks
         verdict = (
@@ -117,6 +214,51 @@ def export_command(
         if checks and checks.get("distribution"):
             click.echo(f"  {_distribution_line(checks['distribution'])}")
     click.echo(f"{folder / 'manifest.json'}")
+
+
+def _export_own(source: Path, folder: Path, which: str, options: Any, own: dict) -> Any:
+    """Models written elsewhere → the same folder layout as a checkpoint's export."""
+    from ganport.core.layout import parse_image_shape, parse_range
+    from ganport.export.adapt import Hints
+    from ganport.export.bundle import export_user_models
+    from ganport.export.user_model import model_source
+
+    hints = Hints(
+        nz=own["nz"],
+        image_shape=parse_image_shape(own["image_shape"]) if own["image_shape"] else None,
+        image_range=parse_range(own["image_range"]) if own["image_range"] else None,
+        classes=own["classes"],
+        d_output=own["d_output"],
+        args=own["model_args"] or {},
+    )
+    generator = discriminator = None
+    if own["model"]:
+        first = model_source(own["model"], own["model_args"], source)
+        role = which if which != "both" else _role_of(first, hints)
+        if role == "generator":
+            generator = first
+        else:
+            discriminator = first
+    if own["discriminator_model"]:
+        weights = own["discriminator_weights"] or source
+        args = own["discriminator_args"]
+        discriminator = model_source(own["discriminator_model"], args, weights)
+    return export_user_models(generator, discriminator, folder, hints, options, click.echo)
+
+
+def _role_of(source: Any, hints: Any) -> str:
+    from ganport.export.adapt import guess_role
+    from ganport.export.user_model import build_model
+
+    return guess_role(build_model(source, "generator"), hints)
+
+
+def _refuse_model_options(own: dict) -> None:
+    """Options for your own model given with a ganport checkpoint: say so, not ignore them."""
+    given = [name for name, value in own.items() if value not in (None, {}, ())]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise click.UsageError(f"{flag} is for your own model: give --model too")
 
 
 def _distribution_line(check: dict) -> str:

@@ -17,9 +17,12 @@ from ganport.cli.options import (
 
 
 @click.command("parity")
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument(
-    "onnx_target", metavar="ONNX_DIR_OR_FILE", type=click.Path(exists=True, path_type=Path)
+    "paths",
+    metavar="[CHECKPOINT] ONNX_DIR_OR_FILE",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
 )
 @provider_option(default="cpu")
 @batch_sizes_option("1,2,7,64")
@@ -51,8 +54,7 @@ from ganport.cli.options import (
 @json_option()
 @junit_option
 def parity_command(
-    checkpoint: Path,
-    onnx_target: Path,
+    paths: tuple[Path, ...],
     provider: str,
     batch_sizes: tuple[int, ...],
     seeds: tuple[int, ...],
@@ -65,11 +67,23 @@ def parity_command(
     json_path: Path | None,
     junit: Path | None,
 ) -> None:
-    """Compare ONNX Runtime with torch on identical inputs; exit 1 on any mismatch."""
+    """Compare ONNX Runtime with torch on identical inputs; exit 1 on any mismatch.
+
+    The torch side is CHECKPOINT, or without it what the export folder's manifest.json
+    names: its checkpoint, or your own models (class, arguments and weights) it was
+    exported from.
+    """
     from ganport.core.errors import JobFailed
     from ganport.infer.compare.parity import run_parity
     from ganport.infer.compare.parity_report import summary_table, write_junit, write_report
 
+    if len(paths) > 2:
+        raise click.UsageError("give at most a checkpoint and an ONNX folder or file")
+    checkpoint, onnx_target = paths if len(paths) == 2 else (None, paths[0])
+    if checkpoint is not None and checkpoint.is_dir():
+        raise click.UsageError(
+            f"{checkpoint}: is a folder; the first of two paths is the checkpoint"
+        )
     result = run_parity(
         checkpoint,
         onnx_target,

@@ -61,6 +61,10 @@ def image_shape_of(
             f"{what} returns rows shaped {rest}; a generator returns (N, C, H, W) or (N, C*H*W)"
         )
     size = rest[0]
+    if size < 4 and declared is None:
+        raise InputError(
+            f"{what} returns {size} value(s) per row: a discriminator's output, not images"
+        )
     if declared is not None:
         if math.prod(declared) != size:
             raise InputError(

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ganport.core.classes import labels_for
 from ganport.core.errors import InputError
 from ganport.core.latent import latent
-from ganport.core.manifest import MANIFEST_NAME, read_manifest
 from ganport.core.metadata import ModelMetadata, metadata_from_map
 from ganport.core.progress import progress
 from ganport.core.tolerance import compare, profile_for
@@ -50,6 +50,7 @@ from ganport.infer.compare.bench_engines import (
     torch_precision,
 )
 from ganport.infer.compare.flops import node_macs
+from ganport.infer.compare.reference import Reference, load_reference
 from ganport.infer.compare.timing import Plan, Stats, time_interleaved
 from ganport.infer.runtime.session import quiet_ort_logs
 
@@ -167,7 +168,7 @@ def run_bench(
     """Benchmark the models of an export folder (or one .onnx file) against their checkpoint."""
     import torch
 
-    from ganport.train.checkpoint import load_checkpoint, versions
+    from ganport.train.checkpoint import versions
 
     options = options or BenchOptions()
     if options.provider == "auto":
@@ -176,14 +177,13 @@ def run_bench(
         raise InputError(f"provider {options.provider!r} is not one of auto, cpu, cuda")
     start = time.perf_counter()
     models = find_models(target)
-    ckpt_path = Path(checkpoint) if checkpoint else manifest_checkpoint(models[0])
-    ckpt = load_checkpoint(ckpt_path)
-    metas = [_metadata(path, ckpt.sha256, ckpt_path) for path in models]
+    ref = load_reference(checkpoint, models)
+    metas = [_metadata(path, ref) for path in models]
     threads = options.threads or _usable_cpus()
     report = BenchReport(
         target=str(target),
-        checkpoint=str(ckpt_path),
-        checkpoint_sha256=ckpt.sha256,
+        checkpoint=ref.name,
+        checkpoint_sha256=ref.sha256,
         provider=options.provider,
         threads={},
         settings={
@@ -212,11 +212,8 @@ def run_bench(
         }
         matmul = _matmul_calls(options, threads, Path(tmp), report.notes)
         for path, meta in zip(models, metas, strict=True):
-            if meta.role == "generator":
-                module = ckpt.generator(ema=meta.weights != "raw")
-            else:
-                module = ckpt.discriminator()
-            bench = _bench_model(path, meta, module, matmul, threads, options, report, ckpt)
+            module = ref.module(meta)
+            bench = _bench_model(path, meta, module, matmul, threads, options, report, ref)
             report.models.append(bench)
     report.machine["loadavg_end"] = _loadavg()
     report.seconds = round(time.perf_counter() - start, 3)
@@ -251,22 +248,6 @@ def find_models(target: str | os.PathLike[str]) -> list[Path]:
     return [path]
 
 
-def manifest_checkpoint(model: Path) -> Path:
-    """The source checkpoint that the export's manifest.json names, or a clear error."""
-    hint = "give --checkpoint"
-    try:
-        named = read_manifest(model.parent).source.checkpoint
-    except InputError as exc:
-        raise InputError(f"{exc} to find the checkpoint; {hint}") from exc
-    manifest = model.parent / MANIFEST_NAME
-    if not named:
-        raise InputError(f"{manifest}: names no source checkpoint; {hint}")
-    for candidate in (Path(named), manifest.parent / named, manifest.parent / Path(named).name):
-        if candidate.is_file():
-            return candidate
-    raise InputError(f"{manifest}: its checkpoint {named} is not on this machine; {hint}")
-
-
 def _auto_provider() -> str:
     """cuda where torch and ONNX Runtime can both use a GPU, else cpu."""
     import onnxruntime as ort
@@ -284,7 +265,7 @@ def _bench_model(
     threads: int,
     options: BenchOptions,
     report: BenchReport,
-    ckpt: Any,
+    ref: Reference,
 ) -> ModelBench:
     nodes = node_macs(path)
     flops = 2 * sum(n.macs for n in nodes)
@@ -307,15 +288,15 @@ def _bench_model(
     failed: dict[str, str] = {}
     size = options.matmul_size or MATMUL_SIZE[options.provider]
     for batch in progress(sizes, desc=f"bench {path.name}", unit="batch size"):
-        x = _inputs(meta, batch, ckpt)
-        reference = module(_torch_tensor(x)).numpy()
+        xs = _inputs(meta, batch, ref)
+        reference = module(*(_torch_tensor(x) for x in xs)).numpy()
         runners: dict[str, Runner] = {}
         cells: dict[str, Cell] = {}
         for engine in engines:
             if engine.name in failed:
                 cells[engine.name] = Cell(engine.name, batch, "failed", failed[engine.name])
                 continue
-            cell, runner = _first_call(engine, x, batch, reference)
+            cell, runner = _first_call(engine, xs, batch, reference)
             cells[engine.name] = cell
             if runner is None:
                 failed[engine.name] = cell.reason or "failed"
@@ -458,7 +439,7 @@ def _missing(path: Path, precision: str) -> Engine:
 
 
 def _first_call(
-    engine: Engine, x: np.ndarray, batch: int, reference: np.ndarray
+    engine: Engine, xs: tuple[np.ndarray, ...], batch: int, reference: np.ndarray
 ) -> tuple[Cell, Runner | None]:
     """Bind and run once (compilation, capture, cuDNN search happen here), then check the
     output. Any error becomes a failed cell with its reason: one engine that does not work
@@ -467,7 +448,7 @@ def _first_call(
     try:
         start = time.perf_counter()
         with quiet_ort_logs():  # a new shape's cuDNN plans: see quiet_ort_logs
-            runner = engine.bind(x)
+            runner = engine.bind(xs)
             bound = time.perf_counter()
             runner.run()
         cell.first_call_s = time.perf_counter() - bound
@@ -525,7 +506,7 @@ def _matmul_calls(
             if device == "cpu"
             else ort_cuda_engine(model, threads, cuda_graph=False)
         )
-        calls["matmul-ort"] = ("fp32", engine.bind(x).run)
+        calls["matmul-ort"] = ("fp32", engine.bind((x,)).run)
     except Skipped as exc:
         notes.append(f"no ONNX Runtime matmul rate on {device}: {exc}")
     if not calls:
@@ -569,14 +550,20 @@ def _matmul_weight(n: int) -> np.ndarray:
     return np.random.default_rng(1).standard_normal((n, n), dtype=np.float32)
 
 
-def _inputs(meta: ModelMetadata, batch: int, ckpt: Any) -> np.ndarray:
+def _inputs(meta: ModelMetadata, batch: int, ref: Reference) -> tuple[np.ndarray, ...]:
     """G: z by the latent convention (seed 0). D: G_ema's samples of that z, what D is fed
     in use (timing does not depend on the values; an int8 D's agreement does, as its ranges
-    were calibrated on real and generated images)."""
-    z = latent(batch, ckpt.config.model.nz, seed=0)
+    were calibrated on real and generated images), or uniform noise with no G. Labels by
+    ganport's class rule where the model takes them."""
+    z = latent(batch, ref.latent_size(meta), seed=0)
+    labels = (labels_for(z, meta.classes),) if meta.takes_labels else ()
     if meta.role == "generator":
-        return z
-    return ckpt.generator()(_torch_tensor(z)).numpy()
+        return (z, *labels)
+    images = ref.fake_images(z)
+    if images is None:
+        noise = np.random.default_rng(0).uniform(-1, 1, (batch, *meta.image_shape))
+        images = noise.astype(np.float32)
+    return (images, *labels)
 
 
 def _torch_tensor(x: np.ndarray) -> Any:
@@ -585,7 +572,7 @@ def _torch_tensor(x: np.ndarray) -> Any:
     return torch.from_numpy(x)
 
 
-def _metadata(path: Path, sha256: str, checkpoint: Path) -> ModelMetadata:
+def _metadata(path: Path, ref: Reference) -> ModelMetadata:
     model = onnx.load(str(path), load_external_data=False)
     meta = metadata_from_map({p.key: p.value for p in model.metadata_props}, str(path))
     if meta.precision not in ("fp32", "int8"):
@@ -593,10 +580,10 @@ def _metadata(path: Path, sha256: str, checkpoint: Path) -> ModelMetadata:
             f"{path}: a {meta.precision} model; bench compares ONNX Runtime with torch's fp32, "
             "so give an fp32 or int8 export"
         )
-    if meta.source_sha256 and meta.source_sha256 != sha256:
+    if meta.source_sha256 and ref.sha256 and meta.source_sha256 != ref.sha256:
         raise InputError(
-            f"{path} was exported from another checkpoint than {checkpoint} "
-            f"(sha256 {meta.source_sha256[:12]}… vs {sha256[:12]}…)"
+            f"{path} was exported from another source than {ref.name} "
+            f"(sha256 {meta.source_sha256[:12]}… vs {ref.sha256[:12]}…)"
         )
     return meta
 

@@ -1,12 +1,13 @@
 """The engines ``ganport bench`` times: one model run by torch and by ONNX Runtime, on CPU
 or CUDA, each bound to an input batch that already sits where the engine computes.
 
-Every engine answers ``bind(x)`` with a :class:`Runner`: ``run()`` computes once and
-returns only when the result is ready (CUDA work is synchronised), so timing ``run`` times
-the compute and nothing else; ``fetch()`` brings the last output to the host for the
-agreement check. Anything that can only be paid once (session creation, compilation,
-CUDA graph capture, cuDNN search on the first call) happens outside ``run`` and is
-reported separately. This is the comparison half of infer/: torch is imported lazily.
+Every engine answers ``bind(xs)`` (one array per model input) with a :class:`Runner`:
+``run()`` computes once and returns only when the result is ready (CUDA work is
+synchronised), so timing ``run`` times the compute and nothing else; ``fetch()`` brings
+the last output to the host for the agreement check. Anything that can only be paid once
+(session creation, compilation, CUDA graph capture, cuDNN search on the first call)
+happens outside ``run`` and is reported separately. This is the comparison half of
+infer/: torch is imported lazily.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Engine:
 
     name: str
     device: str
-    bind: Callable[[np.ndarray], Runner]
+    bind: Callable[[tuple[np.ndarray, ...]], Runner]
     setup_s: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     precision: str = "fp32"  # the model this engine runs: how its output is judged
@@ -114,13 +115,13 @@ def torch_engine(
     setup = time.perf_counter() - start
     sync = torch.cuda.synchronize if device == "cuda" else _nothing
 
-    def bind(x: np.ndarray) -> Runner:
-        xt = torch.from_numpy(x).to(device)
+    def bind(xs: tuple[np.ndarray, ...]) -> Runner:
+        xts = [torch.from_numpy(x).to(device) for x in xs]
         out: dict[str, Any] = {}
 
         def run() -> None:
             with torch_precision(device, precision):
-                out["y"] = model(xt)
+                out["y"] = model(*xts)
             sync()
 
         return Runner(run, lambda: out["y"].float().cpu().numpy())
@@ -139,17 +140,17 @@ def torch_cuda_graph_engine(module: Any, precision: str = "fp32") -> Engine:
         raise Skipped(_no_torch_cuda())
     model = module.to("cuda")
 
-    def bind(x: np.ndarray) -> Runner:
-        static_x = torch.from_numpy(x).to("cuda")
+    def bind(xs: tuple[np.ndarray, ...]) -> Runner:
+        static_xs = [torch.from_numpy(x).to("cuda") for x in xs]
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side), torch_precision("cuda", precision):
             for _ in range(3):  # warm up outside the capture (cuDNN search, allocator)
-                model(static_x)
+                model(*static_xs)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph), torch_precision("cuda", precision):
-            static_y = model(static_x)
+            static_y = model(*static_xs)
 
         def run() -> None:
             graph.replay()
@@ -209,12 +210,12 @@ def ort_cuda_engine(path: Path, threads: int, cuda_graph: bool, precision: str =
         name = engine_name("ort-cuda-iobinding", precision)
         return Engine(name, "cuda", _ort_binder(session, "cuda"), setup, settings, precision)
 
-    def bind(x: np.ndarray) -> Runner:
+    def bind(xs: tuple[np.ndarray, ...]) -> Runner:
         # create_session takes no enable_cuda_graph; the CUDA libraries are loaded by now.
         options = session.get_session_options()
         provider = {**_cuda_options(session), "enable_cuda_graph": "1"}
         graphed = ort.InferenceSession(str(path), options, providers=[(CUDA, provider)])
-        return _ort_binder(graphed, "cuda", probe=session)(x)
+        return _ort_binder(graphed, "cuda", probe=session)(xs)
 
     settings["enable_cuda_graph"] = "1"
     return Engine(
@@ -224,23 +225,25 @@ def ort_cuda_engine(path: Path, threads: int, cuda_graph: bool, precision: str =
 
 def _ort_binder(
     session: ort.InferenceSession, device: str, probe: ort.InferenceSession | None = None
-) -> Callable[[np.ndarray], Runner]:
+) -> Callable[[tuple[np.ndarray, ...]], Runner]:
     """Bind input and output buffers on ``device`` once; ``probe`` (a session of the same
     model) answers the output shape when the graph leaves it symbolic, because a CUDA-graph
     session must see no shape but the one it captures."""
-    input_name = session.get_inputs()[0].name
+    input_names = [arg.name for arg in session.get_inputs()]
     output_name = session.get_outputs()[0].name
 
-    def bind(x: np.ndarray) -> Runner:
+    def bind(xs: tuple[np.ndarray, ...]) -> Runner:
         shape = session.get_outputs()[0].shape[1:]
         if not all(isinstance(d, int) for d in shape):
-            shape = (probe or session).run([output_name], {input_name: x[:1]})[0].shape[1:]
-        x_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x), device, 0)
+            first = {name: x[:1] for name, x in zip(input_names, xs, strict=True)}
+            shape = (probe or session).run([output_name], first)[0].shape[1:]
+        values = [ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(x), device, 0) for x in xs]
         y_value = ort.OrtValue.ortvalue_from_shape_and_type(
-            (x.shape[0], *shape), np.float32, device, 0
+            (xs[0].shape[0], *shape), np.float32, device, 0
         )
         binding = session.io_binding()
-        binding.bind_ortvalue_input(input_name, x_value)
+        for name, value in zip(input_names, values, strict=True):
+            binding.bind_ortvalue_input(name, value)
         binding.bind_ortvalue_output(output_name, y_value)
 
         def run() -> None:

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ganport.core.classes import edge_latent
+from ganport.core.classes import edge_latent, labels_for
 from ganport.core.errors import InputError
 from ganport.core.latent import latent
 from ganport.core.metadata import ModelMetadata, session_metadata
 from ganport.core.progress import progress
 from ganport.core.tolerance import CHECK_BATCH_SIZES, Comparison, Tolerance, compare, profile_for
+from ganport.infer.compare.reference import Reference, load_reference
 from ganport.infer.runtime.session import create_session, run, runtime_versions
 
 DEFAULT_BATCH_SIZES = CHECK_BATCH_SIZES
@@ -83,15 +84,6 @@ class Sweep:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class ReferenceNets:
-    """The checkpoint's torch modules that parity compares against, in eval mode."""
-
-    generator_ema: Any
-    discriminator: Any
-    nz: int
 
 
 @dataclass
@@ -174,7 +166,7 @@ def find_models(target: str | os.PathLike[str]) -> list[Path]:
 
 
 def run_parity(
-    checkpoint: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None,
     target: str | os.PathLike[str],
     *,
     provider: str = "cpu",
@@ -190,48 +182,43 @@ def run_parity(
 ) -> ParityReport:
     """Compare every model in ``target`` with ``checkpoint``; returns the full report.
 
-    An int8 generator is also judged by distribution (``quality.distribution``):
-    ``distribution_samples`` samples of it and of the checkpoint's generator on the
-    feature network of the run's data set (``feature_net``, else the cached one in
-    ``cache_dir``).
+    With ``checkpoint`` None, the torch models are what the export folder's manifest names:
+    its checkpoint, or the models written elsewhere that it was exported from. An int8
+    generator is also judged by distribution (``quality.distribution``):
+    ``distribution_samples`` samples of it and of the checkpoint's generator on the feature
+    network of the run's data set (``feature_net``, else the cached one in ``cache_dir``).
     """
     import torch
 
-    from ganport.train.checkpoint import load_checkpoint, versions
+    from ganport.train.checkpoint import versions
 
     start = time.perf_counter()
     models = find_models(target)
-    ckpt = load_checkpoint(checkpoint)
-    report = ParityReport(str(checkpoint), ckpt.sha256, provider)
+    ref = load_reference(checkpoint, models)
+    report = ParityReport(ref.name, ref.sha256, provider)
     report.versions = {
         **versions(),
         **runtime_versions(),
         "onnx": onnx.__version__,
         "platform": platform.platform(),
     }
-    real = real_images(ckpt, max(batch_sizes))
+    real = ref.real_images(max(batch_sizes))
     if real is None:
-        report.notes.append(
-            f"data set {ckpt.config.data!r} is not on this machine: "
-            "D is compared on generator samples only"
-        )
-    nets = ReferenceNets(ckpt.generator(), ckpt.discriminator(), ckpt.config.model.nz)
+        what = f"data set {ref.data!r} is not on this machine" if ref.data else "no data set"
+        images = "generator samples" if ref.generator() is not None else "uniform noise images"
+        report.notes.append(f"{what}: D is compared on {images} only")
     for path in models:
         session, ran = create_session(path, provider, use_tf32=use_tf32)
         meta = session_metadata(session, str(path))
         tol = profile_for(meta.precision, ran, use_tf32, atol, rtol)
         report.tolerances[path.name] = {**tol.to_dict(), "provider": ran}
-        if meta.source_sha256 and meta.source_sha256 != ckpt.sha256:
+        if meta.source_sha256 and ref.sha256 and meta.source_sha256 != ref.sha256:
             report.problems.append(
-                f"{path.name} was exported from checkpoint sha256 {meta.source_sha256[:12]}…, "
-                f"not from {Path(checkpoint).name} (sha256 {ckpt.sha256[:12]}…): "
-                "the ONNX and the checkpoint do not belong together"
+                f"{path.name} was exported from sha256 {meta.source_sha256[:12]}…, not from "
+                f"{Path(ref.name).name} (sha256 {ref.sha256[:12]}…): the ONNX and the torch "
+                "model do not belong together"
             )
-        if meta.role == "generator":
-            reference = ckpt.generator(ema=meta.weights != "raw")
-        else:
-            reference = nets.discriminator
-        hint = structural_hint(path)
+        model = _Model(path, meta, session, ran, ref.module(meta), tol)
         sizes = (meta.static_batch,) if meta.static_batch else batch_sizes
         sweep_batch = meta.static_batch or SWEEP_BATCH
         # The bar counts the cases' (batch, seed) pairs, then the sweep's batches.
@@ -239,28 +226,49 @@ def run_parity(
         with torch.no_grad(), progress(total=work, desc=f"parity {path.name}") as bar:
             for batch in sizes:
                 for seed in seeds:
-                    for kind, x in _inputs(meta, nets, real, batch, seed):
-                        report.cases.append(
-                            _case(
-                                path, meta, session, ran, reference, x, batch, seed, kind, tol, hint
-                            )
-                        )
+                    for kind, xs in _inputs(meta, ref, real, batch, seed):
+                        report.cases.append(_case(model, xs, batch, seed, kind))
                     bar.update(1)
             if sweep_samples:
-                report.sweeps.append(
-                    _sweep(
-                        path, meta, session, ran, reference, nets, sweep_samples, tol, bar.update
-                    )
-                )
+                report.sweeps.append(_sweep(model, ref, sweep_samples, bar.update))
             if meta.precision == "int8" and meta.role == "generator" and distribution_samples:
                 judge = (distribution_samples, feature_net, cache_dir)
-                judged = _distribution(ckpt, meta, session, ran, reference, *judge)
+                judged = _distribution(ref, model, *judge)
                 if isinstance(judged, str):
                     report.notes.append(f"{path.name}: {judged}")
                 else:
                     report.distributions[path.name] = judged
     report.seconds = time.perf_counter() - start
     return report
+
+
+@dataclass
+class _Model:
+    """One exported file under comparison, with its torch reference and tolerance."""
+
+    path: Path
+    meta: ModelMetadata
+    session: Any
+    provider: str
+    reference: Any
+    tol: Tolerance
+    hint: str | None = None
+
+    def __post_init__(self) -> None:
+        self.hint = structural_hint(self.path)
+
+    def run(self, xs: tuple[np.ndarray, ...]) -> np.ndarray:
+        """ONNX Runtime's output for inputs ``xs`` (the main one, then labels if taken)."""
+        feeds = dict(zip(self.meta.input_names, xs, strict=True))
+        feeds[self.meta.input_name] = xs[0].astype(self.meta.io_dtype)
+        (got,) = run(self.session, self.provider, feeds, [self.meta.output_name])
+        return got.astype(np.float32)
+
+    def torch(self, xs: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The torch reference's output for the same inputs."""
+        import torch
+
+        return self.reference(*(torch.from_numpy(np.ascontiguousarray(x)) for x in xs)).numpy()
 
 
 def structural_hint(path: Path) -> str | None:
@@ -280,51 +288,46 @@ def structural_hint(path: Path) -> str | None:
 
 
 def _inputs(
-    meta: ModelMetadata, nets: ReferenceNets, real: np.ndarray | None, batch: int, seed: int
-) -> list[tuple[str, np.ndarray]]:
-    import torch
-
-    z = latent(batch, nets.nz, seed)
+    meta: ModelMetadata, ref: Reference, real: np.ndarray | None, batch: int, seed: int
+) -> list[tuple[str, tuple[np.ndarray, ...]]]:
+    """The named input sets of one (batch, seed) case: G's latents (at class edges for a
+    latent-class G, every class for a labels G); D's real, generated or noise images."""
+    z = latent(batch, ref.latent_size(meta), seed)
     if meta.role == "generator":
+        if meta.takes_labels:
+            every = np.arange(batch, dtype=np.int64) % meta.classes
+            return [("z", (z, labels_for(z, meta.classes))), ("z, every class", (z, every))]
         if meta.classes:  # the latent's class rule, tested where it is easiest to get wrong
-            return [("z", z), ("z at class edges", edge_latent(z, meta.classes, meta.class_shares))]
-        return [("z", z)]
-    fake = nets.generator_ema(torch.from_numpy(z)).numpy()
-    cases = [("generated", fake)]
+            edges = edge_latent(z, meta.classes, meta.class_shares)
+            return [("z", (z,)), ("z at class edges", (edges,))]
+        return [("z", (z,))]
+    labels = (labels_for(z, meta.classes),) if meta.takes_labels else ()
+    cases = []
     if real is not None:
         order = np.random.default_rng(seed).permutation(len(real))[:batch]
-        cases.insert(0, ("real", real[np.resize(order, batch)]))
+        cases.append(("real", (real[np.resize(order, batch)], *labels)))
+    fake = ref.fake_images(z)
+    if fake is not None:
+        cases.append(("generated", (fake, *labels)))
+    if not cases:  # a discriminator alone: uniform noise images
+        noise = np.random.default_rng(seed).uniform(-1, 1, (batch, *meta.image_shape))
+        cases.append(("noise", (noise.astype(np.float32), *labels)))
     return cases
 
 
-def _case(
-    path: Path,
-    meta: ModelMetadata,
-    session: Any,
-    provider: str,
-    reference: Any,
-    x: np.ndarray,
-    batch: int,
-    seed: int,
-    kind: str,
-    tol: Tolerance,
-    hint: str | None,
-) -> Case:
-    import torch
-
-    want = reference(torch.from_numpy(x)).numpy()
-    case = Case(path.name, meta.role, batch, seed, kind, provider, None)
+def _case(model: _Model, xs: tuple[np.ndarray, ...], batch: int, seed: int, kind: str) -> Case:
+    meta = model.meta
+    want = model.torch(xs)
+    case = Case(model.path.name, meta.role, batch, seed, kind, model.provider, None)
     try:
-        (got,) = run(
-            session, provider, {meta.input_name: x.astype(meta.io_dtype)}, [meta.output_name]
-        )
+        got = model.run(xs)
     except Exception as exc:  # onnxruntime's errors, wrapped as JobFailed by run()
         case.error = f"ONNX Runtime failed: {str(exc).strip().splitlines()[0]}"
-        case.hint = hint
+        case.hint = model.hint
         return case
-    case.comparison = compare(got.astype(np.float32), want, tol)
+    case.comparison = compare(got, want, model.tol)
     if not case.comparison.passed:
-        case.hint = hint or _numeric_hint(case.comparison)
+        case.hint = model.hint or _numeric_hint(case.comparison)
     return case
 
 
@@ -337,82 +340,103 @@ def _numeric_hint(comparison: Comparison) -> str:
 
 
 def _sweep(
-    path: Path,
-    meta: ModelMetadata,
-    session: Any,
-    provider: str,
-    reference: Any,
-    nets: ReferenceNets,
-    n: int,
-    tol: Tolerance,
-    batch_done: Callable[[], object] = lambda: None,
+    model: _Model, ref: Reference, n: int, batch_done: Callable[[], object] = lambda: None
 ) -> Sweep:
     """Many samples at once: element-wise over all of them, and the distributions of
-    D's logits on ONNX outputs vs on torch outputs (G), or of the logits themselves (D)."""
-    import torch
-
-    critic, g_ema = nets.discriminator, nets.generator_ema
+    D's outputs on ONNX outputs vs on torch outputs (G), or of D's outputs themselves (D)."""
+    meta = model.meta
     batch = meta.static_batch or SWEEP_BATCH
     got_parts, want_parts = [], []
-    z_all = latent(n, nets.nz, SWEEP_SEED)
+    z_all = latent(n, ref.latent_size(meta), SWEEP_SEED)
     for start in range(0, n, batch):
         z = z_all[start : start + batch]
-        x = z if meta.role == "generator" else g_ema(torch.from_numpy(z)).numpy()
-        rows = len(x)
-        if meta.static_batch and rows < batch:
-            x = np.concatenate([x, np.zeros((batch - rows, *x.shape[1:]), x.dtype)])
+        xs = _sweep_inputs(meta, ref, z, start)
+        rows = len(z)
+        padded = tuple(_pad(x, batch) for x in xs) if meta.static_batch else xs
         try:
-            (got,) = run(
-                session, provider, {meta.input_name: x.astype(meta.io_dtype)}, [meta.output_name]
-            )
+            got = model.run(padded)
         except Exception as exc:
             reason = f"ONNX Runtime failed: {str(exc).strip().splitlines()[0]}"
-            return Sweep(path.name, n, passed=False, reason=reason)
-        got_parts.append(got[:rows].astype(np.float32))
-        want_parts.append(reference(torch.from_numpy(x[:rows])).numpy())
+            return Sweep(model.path.name, n, passed=False, reason=reason)
+        got_parts.append(got[:rows])
+        want_parts.append(model.torch(xs))
         batch_done()
     got, want = np.concatenate(got_parts), np.concatenate(want_parts)
-    elementwise = compare(got, want, tol)
+    elementwise = compare(got, want, model.tol)
+    judged = _judged(meta, ref, got, want, z_all)
+    return _sweep_verdict(model, n, elementwise, judged)
+
+
+def _sweep_inputs(
+    meta: ModelMetadata, ref: Reference, z: np.ndarray, start: int
+) -> tuple[np.ndarray, ...]:
+    """Row ``start`` on of the sweep: G's latents, or D's generated (else noise) images."""
+    labels = (labels_for(z, meta.classes),) if meta.takes_labels else ()
     if meta.role == "generator":
-        onnx_logits = critic(torch.from_numpy(np.nan_to_num(got))).numpy().astype(np.float64)
-        torch_logits = critic(torch.from_numpy(want)).numpy().astype(np.float64)
-    else:
-        onnx_logits, torch_logits = got.astype(np.float64), want.astype(np.float64)
-    mean_diff = abs(float(onnx_logits.mean() - torch_logits.mean()))
-    std_diff = abs(float(onnx_logits.std() - torch_logits.std()))
-    allowed = tol.atol + tol.rtol * float(np.abs(torch_logits).mean())
-    distribution_ok = bool(np.isfinite(onnx_logits).all()) and max(mean_diff, std_diff) <= allowed
+        return (z, *labels)
+    fake = ref.fake_images(z)
+    if fake is None:
+        rng = np.random.default_rng((SWEEP_SEED, start))
+        fake = rng.uniform(-1, 1, (len(z), *meta.image_shape)).astype(np.float32)
+    return (fake, *labels)
+
+
+def _pad(x: np.ndarray, batch: int) -> np.ndarray:
+    return np.concatenate([x, np.zeros((batch - len(x), *x.shape[1:]), x.dtype)])
+
+
+def _judged(
+    meta: ModelMetadata, ref: Reference, got: np.ndarray, want: np.ndarray, z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """D's outputs on the ONNX and the torch images (G), or the D outputs themselves (D);
+    None for a G with no D to judge it."""
+    if meta.role != "generator":
+        return got.astype(np.float64), want.astype(np.float64)
+    onnx_scores = ref.critic_scores(np.nan_to_num(got), z)
+    if onnx_scores is None:
+        return None
+    return onnx_scores, ref.critic_scores(want, z)
+
+
+def _sweep_verdict(
+    model: _Model,
+    n: int,
+    elementwise: Comparison,
+    judged: tuple[np.ndarray, np.ndarray] | None,
+) -> Sweep:
+    tol = model.tol
     reasons = []
     if not elementwise.passed:
         reasons.append(
             f"{elementwise.failing_rows} of {n} samples out of tolerance "
             f"(max abs err {elementwise.max_abs:.3g})"
         )
-    if not distribution_ok:
-        reasons.append(
-            f"D-logit distribution shifted (mean Δ {mean_diff:.3g}, std Δ "
-            f"{std_diff:.3g}, allowed {allowed:.3g})"
-        )
-    return Sweep(
-        model=path.name,
-        samples=n,
-        passed=elementwise.passed and distribution_ok,
-        reason="; ".join(reasons),
-        elementwise=elementwise,
-        d_logit_mean={"onnx": float(onnx_logits.mean()), "torch": float(torch_logits.mean())},
-        d_logit_std={"onnx": float(onnx_logits.std()), "torch": float(torch_logits.std())},
-        d_logit_mean_abs_diff=mean_diff,
-        d_logit_std_abs_diff=std_diff,
-        allowed_diff=allowed,
-    )
+    sweep = Sweep(model.path.name, n, passed=False, reason="", elementwise=elementwise)
+    if judged is not None:
+        onnx_logits, torch_logits = judged
+        mean_diff = abs(float(onnx_logits.mean() - torch_logits.mean()))
+        std_diff = abs(float(onnx_logits.std() - torch_logits.std()))
+        allowed = tol.atol + tol.rtol * float(np.abs(torch_logits).mean())
+        if not (bool(np.isfinite(onnx_logits).all()) and max(mean_diff, std_diff) <= allowed):
+            reasons.append(
+                f"D-logit distribution shifted (mean Δ {mean_diff:.3g}, std Δ "
+                f"{std_diff:.3g}, allowed {allowed:.3g})"
+            )
+        sweep.d_logit_mean = {
+            "onnx": float(onnx_logits.mean()),
+            "torch": float(torch_logits.mean()),
+        }
+        sweep.d_logit_std = {"onnx": float(onnx_logits.std()), "torch": float(torch_logits.std())}
+        sweep.d_logit_mean_abs_diff, sweep.d_logit_std_abs_diff = mean_diff, std_diff
+        sweep.allowed_diff = allowed
+    sweep.reason = "; ".join(reasons)
+    sweep.passed = not reasons
+    return sweep
 
 
 def _distribution(
-    ckpt: Any,
-    meta: ModelMetadata,
-    session: Any,
-    provider: str,
-    reference: Any,
+    ref: Reference,
+    model: _Model,
     n: int,
     feature_net: Any,
     cache_dir: str | os.PathLike[str] | None,
@@ -424,9 +448,11 @@ def _distribution(
     from ganport.infer.compare.quality.feature_net import check_same_data, feature_net_for
     from ganport.train.data import load_dataset
 
-    model = ckpt.config.model
+    if ref.checkpoint is None:
+        return "not judged by distribution: ganport knows no data set for this model"
+    model_config = ref.checkpoint.config.model
     try:
-        dataset = load_dataset(ckpt.config.data, model.image_size, model.channels)
+        dataset = load_dataset(ref.data, model_config.image_size, model_config.channels)
     except InputError as exc:
         return f"not judged by distribution: the run's data set is not here ({exc})"
     if feature_net is None:
@@ -435,17 +461,13 @@ def _distribution(
 
     def fp32(z: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return reference(torch.from_numpy(z)).numpy()
-
-    def int8(z: np.ndarray) -> np.ndarray:
-        (images,) = run(session, provider, {meta.input_name: z}, [meta.output_name])
-        return images
+            return model.reference(torch.from_numpy(z)).numpy()
 
     return compare_samples(
         fp32,
-        int8,
-        nz=meta.nz,
-        classes=meta.labelled_classes,
+        lambda z: model.run((z,)),
+        nz=model.meta.nz,
+        classes=model.meta.labelled_classes,
         net=feature_net,
         dataset=dataset,
         n=n,
@@ -454,18 +476,11 @@ def _distribution(
 
 def real_images(ckpt: Any, n: int) -> np.ndarray | None:
     """Real images of the run's data set; None when it is not on this machine."""
-    from ganport.train.data import load_dataset
-
-    model = ckpt.config.model
-    try:
-        data = load_dataset(ckpt.config.data, model.image_size, model.channels)
-    except InputError:
-        return None
-    return data.images[: max(n, 256)].numpy()
+    return Reference("", "", checkpoint=ckpt).real_images(n)
 
 
 def assert_parity(
-    checkpoint: str | os.PathLike[str], target: str | os.PathLike[str], **options: Any
+    checkpoint: str | os.PathLike[str] | None, target: str | os.PathLike[str], **options: Any
 ) -> ParityReport:
     """Run parity and raise AssertionError listing the failures; for users' own test suites."""
     report = run_parity(checkpoint, target, **options)

@@ -1,0 +1,159 @@
+"""The torch models an export is compared against: a ganport checkpoint's, or models written
+elsewhere, rebuilt from what the export's manifest recorded (source, arguments, weights).
+
+Parity and bench ask it for the module behind each exported file, in the file's own
+contract: G takes z (and labels when the file does), D takes images in [-1, 1] (and labels).
+torch is imported inside functions: this is the comparison half of infer/.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganport.core.classes import labels_for
+from ganport.core.errors import InputError
+from ganport.core.manifest import read_manifest
+from ganport.core.metadata import ModelMetadata
+
+
+@dataclass
+class Reference:
+    """What parity and bench compare with. ``checkpoint``: a ganport checkpoint (its data set
+    gives real images); ``sources``: per role, the manifest's record of a model written
+    elsewhere. ``name`` and ``sha256`` say which, in reports."""
+
+    name: str
+    sha256: str
+    checkpoint: Any = None
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _built: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def data(self) -> str:
+        """The data set the models were trained on, where ganport knows it."""
+        return self.checkpoint.config.data if self.checkpoint is not None else ""
+
+    def module(self, meta: ModelMetadata) -> Any:
+        """The eval-mode torch module behind an exported file with metadata ``meta``."""
+        if self.checkpoint is not None:
+            if meta.role == "generator":
+                return self.checkpoint.generator(ema=meta.weights != "raw")
+            return self.checkpoint.discriminator()
+        return self._user_module(meta.role)
+
+    def generator(self) -> Any | None:
+        """The generator whose samples a discriminator is checked on (None: no G here)."""
+        if self.checkpoint is not None:
+            return self.checkpoint.generator()
+        return self._user_module("generator") if "generator" in self.sources else None
+
+    def critic(self) -> Any | None:
+        """The discriminator that judges a generator's samples in the sweep (None: no D)."""
+        if self.checkpoint is not None:
+            return self.checkpoint.discriminator()
+        return self._user_module("discriminator") if "discriminator" in self.sources else None
+
+    def latent_size(self, meta: ModelMetadata) -> int:
+        """nz of the generator that feeds ``meta``'s model."""
+        if self.checkpoint is not None:
+            return self.checkpoint.config.model.nz
+        if meta.role == "generator" or "generator" not in self.sources:
+            return meta.nz
+        return int(self.sources["generator"]["layout"]["nz"])
+
+    def fake_images(self, z: np.ndarray) -> np.ndarray | None:
+        """The reference G's images for ``z`` (labels by ganport's class rule), or None."""
+        import torch
+
+        generator = self.generator()
+        if generator is None:
+            return None
+        classes = self._classes("generator")
+        args = [torch.from_numpy(z)]
+        if classes:
+            args.append(torch.from_numpy(labels_for(z, classes)))
+        with torch.no_grad():
+            return generator(*args).numpy()
+
+    def critic_scores(self, images: np.ndarray, z: np.ndarray) -> np.ndarray | None:
+        """The reference D's outputs (float64) for generated ``images`` of latents ``z``."""
+        import torch
+
+        critic = self.critic()
+        if critic is None:
+            return None
+        args = [torch.from_numpy(np.ascontiguousarray(images))]
+        classes = self._classes("discriminator")
+        if classes:
+            args.append(torch.from_numpy(labels_for(z, classes)))
+        with torch.no_grad():
+            return critic(*args).numpy().astype(np.float64)
+
+    def real_images(self, n: int) -> np.ndarray | None:
+        """Real images of the run's data set; None when it is unknown or not on this machine."""
+        from ganport.train.data import load_dataset
+
+        if self.checkpoint is None:
+            return None
+        model = self.checkpoint.config.model
+        try:
+            data = load_dataset(self.checkpoint.config.data, model.image_size, model.channels)
+        except InputError:
+            return None
+        return data.images[: max(n, 256)].numpy()
+
+    def _classes(self, role: str) -> int:
+        """Classes of the ``role`` model's labels input (0: it takes none)."""
+        if self.checkpoint is not None or role not in self.sources:
+            return 0
+        return int(self.sources[role]["layout"].get("classes", 0))
+
+    def _user_module(self, role: str) -> Any:
+        from ganport.export.adapt import ContractDiscriminator, ContractGenerator, Layout
+        from ganport.export.user_model import ModelSource, build_model
+
+        if role not in self._built:
+            source = self.sources.get(role)
+            if source is None:
+                raise InputError(f"{self.name}: the manifest records no {role} to compare with")
+            if source.get("kind") != "module":
+                raise InputError(
+                    f"{self.name}: the {role} was tagged from an ONNX file; there is no torch "
+                    "model to compare it with"
+                )
+            model = build_model(ModelSource.from_dict(source), role)
+            wrapper = ContractGenerator if role == "generator" else ContractDiscriminator
+            self._built[role] = wrapper(model, Layout.from_dict(source["layout"])).eval()
+        return self._built[role]
+
+
+def load_reference(checkpoint: str | os.PathLike[str] | None, models: list[Path]) -> Reference:
+    """The reference for ``models``: ``checkpoint`` when given, else what the manifest of
+    their folder names (its checkpoint, or the models written elsewhere it records)."""
+    from ganport.train.checkpoint import load_checkpoint
+
+    if checkpoint is not None:
+        ckpt = load_checkpoint(checkpoint)
+        return Reference(str(checkpoint), ckpt.sha256, checkpoint=ckpt)
+    folder = models[0].parent
+    hint = "give the checkpoint"
+    try:
+        source = read_manifest(folder).source
+    except InputError as exc:
+        raise InputError(f"{exc}, so no torch model to compare with; {hint}") from exc
+    if source.models:
+        return Reference(str(folder), source.sha256, sources=source.models)
+    if not source.checkpoint:
+        raise InputError(f"{folder}: its manifest names no source checkpoint; {hint}")
+    named = Path(source.checkpoint)
+    if not named.is_absolute() and not named.exists():
+        named = folder / named
+    if not named.is_file():
+        raise InputError(f"{folder}: its checkpoint {source.checkpoint} is not here; {hint}")
+    ckpt = load_checkpoint(named)
+    return Reference(str(named), ckpt.sha256, checkpoint=ckpt)
