@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,17 +19,31 @@ if TYPE_CHECKING:
     "inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @provider_option()
+@click.option(
+    "--class",
+    "label",
+    type=click.IntRange(0),
+    default=None,
+    help="The images' class, for a discriminator that takes labels as an input.",
+)
 @json_option("Write every score, the provider and the versions as JSON.")
-def score_command(model: Path, inputs: tuple[Path, ...], provider: str, json_path: Path | None):
+def score_command(
+    model: Path,
+    inputs: tuple[Path, ...],
+    provider: str,
+    label: int | None,
+    json_path: Path | None,
+):
     """Score INPUT... (PNG/JPEG files, .npy/.npz arrays, IDX files) with DISCRIMINATOR.onnx.
 
     Images are converted to the model's channels and resized to its side; per image it
-    prints the logit and the probability of "real" (the sigmoid of the logit).
+    prints the logit and the probability of "real" (the sigmoid of the logit, or the
+    model's own output when it ends in a sigmoid).
     """
     import dataclasses
 
     from ganport.core.atomic import write_json
-    from ganport.infer import Discriminator, sigmoid
+    from ganport.infer import Discriminator
     from ganport.infer.runtime.session import runtime_versions
 
     discriminator = Discriminator(model, provider=provider)
@@ -39,8 +53,9 @@ def score_command(model: Path, inputs: tuple[Path, ...], provider: str, json_pat
         discriminator.metadata.height,
         discriminator.metadata.width,
     )
-    logits = discriminator.score(images)
-    probabilities = sigmoid(logits)
+    _check_label(discriminator, label)
+    probabilities = discriminator.probability(images, labels=label)
+    logits = discriminator.score(images, labels=label)
     click.echo(f"provider: {discriminator.provider}")
     for name, logit, probability in zip(names, logits, probabilities, strict=True):
         click.echo(f"{name}\tlogit {logit:+.4f}\tp(real) {probability:.4f}")
@@ -66,6 +81,20 @@ def score_command(model: Path, inputs: tuple[Path, ...], provider: str, json_pat
             },
         )
         click.echo(f"report: {json_path}")
+
+
+def _check_label(discriminator: Any, label: int | None) -> None:
+    """--class where the model takes labels, and only there: a usage error otherwise."""
+    classes = discriminator.classes
+    if classes and label is None:
+        raise click.UsageError(
+            f"{discriminator.path.name} takes the images' class as an input: give --class "
+            f"0..{classes - 1}"
+        )
+    if label is not None and not classes:
+        raise click.UsageError(f"{discriminator.path.name} takes no class: drop --class")
+    if label is not None and label >= classes:
+        raise click.UsageError(f"--class must be 0..{classes - 1}, not {label}")
 
 
 def _load_inputs(

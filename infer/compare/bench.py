@@ -177,7 +177,7 @@ def run_bench(
         raise InputError(f"provider {options.provider!r} is not one of auto, cpu, cuda")
     start = time.perf_counter()
     models = find_models(target)
-    ref = load_reference(checkpoint, models)
+    ref = load_reference(checkpoint, models, hint="give --checkpoint")
     metas = [_metadata(path, ref) for path in models]
     threads = options.threads or _usable_cpus()
     report = BenchReport(
@@ -580,10 +580,11 @@ def _metadata(path: Path, ref: Reference) -> ModelMetadata:
             f"{path}: a {meta.precision} model; bench compares ONNX Runtime with torch's fp32, "
             "so give an fp32 or int8 export"
         )
-    if meta.source_sha256 and ref.sha256 and meta.source_sha256 != ref.sha256:
+    expected = ref.sha256_of(meta.role)
+    if meta.source_sha256 and expected and meta.source_sha256 != expected:
         raise InputError(
-            f"{path} was exported from another source than {ref.name} "
-            f"(sha256 {meta.source_sha256[:12]}… vs {ref.sha256[:12]}…)"
+            f"{path} was exported from another {ref.kind} than {ref.name} "
+            f"(sha256 {meta.source_sha256[:12]}… vs {expected[:12]}…)"
         )
     return meta
 

@@ -212,11 +212,12 @@ def run_parity(
         meta = session_metadata(session, str(path))
         tol = profile_for(meta.precision, ran, use_tf32, atol, rtol)
         report.tolerances[path.name] = {**tol.to_dict(), "provider": ran}
-        if meta.source_sha256 and ref.sha256 and meta.source_sha256 != ref.sha256:
+        expected = ref.sha256_of(meta.role)
+        if meta.source_sha256 and expected and meta.source_sha256 != expected:
             report.problems.append(
                 f"{path.name} was exported from sha256 {meta.source_sha256[:12]}…, not from "
-                f"{Path(ref.name).name} (sha256 {ref.sha256[:12]}…): the ONNX and the torch "
-                "model do not belong together"
+                f"{Path(ref.name).name}'s {meta.role} (sha256 {expected[:12]}…): the ONNX and "
+                "the torch model do not belong together"
             )
         model = _Model(path, meta, session, ran, ref.module(meta), tol)
         sizes = (meta.static_batch,) if meta.static_batch else batch_sizes

@@ -34,9 +34,22 @@ class Reference:
     _built: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
+    def kind(self) -> str:
+        """How reports name the reference: a checkpoint, or your own models."""
+        return "checkpoint" if self.checkpoint is not None else "source"
+
+    @property
     def data(self) -> str:
         """The data set the models were trained on, where ganport knows it."""
         return self.checkpoint.config.data if self.checkpoint is not None else ""
+
+    def sha256_of(self, role: str) -> str:
+        """The hash an exported ``role`` model names as its source: the checkpoint's, or
+        that model's own weights file's ("" where nothing is recorded)."""
+        if self.checkpoint is not None:
+            return self.sha256
+        source = self.sources.get(role, {})
+        return source.get("weights_sha256") or source.get("sha256", "")
 
     def module(self, meta: ModelMetadata) -> Any:
         """The eval-mode torch module behind an exported file with metadata ``meta``."""
@@ -132,16 +145,20 @@ class Reference:
         return self._built[role]
 
 
-def load_reference(checkpoint: str | os.PathLike[str] | None, models: list[Path]) -> Reference:
+def load_reference(
+    checkpoint: str | os.PathLike[str] | None,
+    models: list[Path],
+    hint: str = "give the checkpoint",
+) -> Reference:
     """The reference for ``models``: ``checkpoint`` when given, else what the manifest of
-    their folder names (its checkpoint, or the models written elsewhere it records)."""
+    their folder names (its checkpoint, or the models written elsewhere it records);
+    ``hint`` says how the caller's user gives a checkpoint instead."""
     from ganport.train.checkpoint import load_checkpoint
 
     if checkpoint is not None:
         ckpt = load_checkpoint(checkpoint)
         return Reference(str(checkpoint), ckpt.sha256, checkpoint=ckpt)
     folder = models[0].parent
-    hint = "give the checkpoint"
     try:
         source = read_manifest(folder).source
     except InputError as exc:
@@ -151,9 +168,9 @@ def load_reference(checkpoint: str | os.PathLike[str] | None, models: list[Path]
     if not source.checkpoint:
         raise InputError(f"{folder}: its manifest names no source checkpoint; {hint}")
     named = Path(source.checkpoint)
-    if not named.is_absolute() and not named.exists():
-        named = folder / named
-    if not named.is_file():
-        raise InputError(f"{folder}: its checkpoint {source.checkpoint} is not here; {hint}")
-    ckpt = load_checkpoint(named)
-    return Reference(str(named), ckpt.sha256, checkpoint=ckpt)
+    # As written, beside the manifest, or moved into the export folder with it.
+    for candidate in (named, folder / named, folder / named.name):
+        if candidate.is_file():
+            ckpt = load_checkpoint(candidate)
+            return Reference(str(candidate), ckpt.sha256, checkpoint=ckpt)
+    raise InputError(f"{folder}: its checkpoint {source.checkpoint} is not here; {hint}")
