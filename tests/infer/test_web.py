@@ -153,8 +153,12 @@ def test_the_page_runs_the_models_as_python_onnxruntime_does(
         assert np.abs(images.reshape(want.shape) - want).max() <= 1e-5
         one = call(page, "z => window.ganport.generate(z, 1)", z[:1])
         assert np.abs(one.reshape(want[:1].shape) - want[:1]).max() <= 1e-5
-        logits = call(page, f"x => window.ganport.score(x, {len(z)})", want)
-        assert np.abs(logits - discriminator.score(want)).max() <= 1e-5
+        scores = call(page, f"x => window.ganport.score(x, {len(z)})", want)  # P(real)
+        assert np.abs(scores - discriminator.probability(want)).max() <= 1e-5
+        with pytest.raises(Exception, match="reads its class from z"):
+            call(page, f"z => window.ganport.generate(z, {len(z)}, 3)", z)
+        facts = page.inner_text("#facts")
+        assert "10, class from z[:, 0]" in facts and "sigmoid(logit)" in facts
         assert "ms per batch of 16" in page.inner_text("#status")
         assert page.errors == []
 

@@ -1,12 +1,36 @@
 // The page: loads site.json, the models and onnxruntime-web from this folder only, checks
 // that the models are ganport's, picks a backend, draws the sample grid and the
-// interpolation strip, and exposes window.ganport.
+// interpolation strip, and exposes window.ganport:
+//
+//   ready                      a Promise of `info` once the page has drawn its first grid
+//   info                       each model's ganport metadata, the backend, the manifest
+//   generate(z, n, label?)     images (n×C×H×W Float32Array in [-1, 1]) for z (n×nz
+//                              Float32Array). `label` is for a generator that takes its
+//                              class as an input (metadata class_input 'labels'): a class for
+//                              every row, or n classes; left out, row i gets the class its
+//                              z[i, 0] selects (classOfLatent), as `ganport sample` does. A
+//                              generator that reads its class from z[:, 0] takes none: move z
+//                              with latentOfClass instead.
+//   score(images, n, labels?)  D's P(real), n floats: sigmoid(logit) for a D that outputs a
+//                              logit (d_output 'logit'), the output itself for a D that ends
+//                              in a sigmoid (d_output 'probability'). A D with a labels input
+//                              needs `labels` (a class, or n classes) and refuses to guess.
+//   shown                      the grid: seed, label (the picked class or null), n, z, labels
+//                              (each image's class, or null), images, scores (D's P(real),
+//                              or null)
+//   lastBatch                  the last timed batch: { rows, ms }
+//   latent(seed, n)            numpy's default_rng(seed).standard_normal((n, nz), float32)
+//   latentOfClass, classOfLatent, classEdges, slerp: the class rule and slerp (latent.js)
 import * as latent from './latent.js';
 import { standardNormal, toSeed } from './numpy-random.js';
 import { metadataProps } from './onnx-metadata.js';
 
 const $ = (id) => document.getElementById(id);
 const BACKENDS = ['auto', 'wasm', 'webgpu'];
+// The graph contract (ganport.core.metadata): each role's first input, and the second
+// input (int64, (batch,)) of a model whose class_input is 'labels'.
+const INPUT_NAMES = { generator: 'z', discriminator: 'image' };
+const LABELS_INPUT = 'labels';
 
 let ort;
 let site;
@@ -16,7 +40,7 @@ let queue = Promise.resolve(); // onnxruntime-web runs one request per session a
 const api = {
   info: null,
   lastBatch: null,
-  shown: null, // the grid's seed, class, z and images, as floats
+  shown: null, // the grid's seed, class, z, labels, images and D scores
   generate,
   score,
   // numpy's default_rng(seed).standard_normal((n, nz), float32): `ganport sample --seed`'s z.
@@ -124,62 +148,144 @@ async function createSessions(models, backend) {
   sessions = {};
   for (const [role, bytes] of Object.entries(models)) {
     sessions[role] = await ort.InferenceSession.create(bytes, { executionProviders: [backend] });
+    checkGraph(role, sessions[role]);
   }
   // A first batch proves the backend really runs the graphs, not just loads them.
   const [, c, h, w] = imageDims(1);
-  const images = await generate(new Float32Array(site.models.generator.metadata.nz), 1, false);
+  const first = takesLabels('generator') ? Int32Array.of(0) : null;
+  const images = await runGenerator(new Float32Array(site.models.generator.metadata.nz), 1, first, false);
   if (images.length !== c * h * w) throw new Error(`generator returned ${images.length} values`);
-  if (sessions.discriminator) await score(images, 1, false);
+  if (sessions.discriminator) {
+    await runDiscriminator(images, 1, takesLabels('discriminator') ? Int32Array.of(0) : null, false);
+  }
 }
 
-/** Images (n×C×H×W float32 in [-1, 1]) for latents z (n×nz float32). */
-async function generate(z, n, timed = true) {
-  const nz = site.models.generator.metadata.nz;
-  checkRows(z, n, nz, 'z');
-  return run(sessions.generator, new ort.Tensor('float32', Float32Array.from(z), [n, nz]), timed);
+/** The session's inputs and output are the ones its metadata promises. */
+function checkGraph(role, session) {
+  const file = site.models[role].file;
+  const inputs = [INPUT_NAMES[role], ...(takesLabels(role) ? [LABELS_INPUT] : [])];
+  if (JSON.stringify([...session.inputNames].sort()) !== JSON.stringify([...inputs].sort())) {
+    throw new Error(`${file}: inputs ${session.inputNames.join(', ')}, not ${inputs.join(', ')} as its metadata says`);
+  }
+  if (!session.outputNames.includes(outputName(role))) {
+    throw new Error(`${file}: no output '${outputName(role)}' (outputs: ${session.outputNames.join(', ')})`);
+  }
 }
 
-/** D's logits (n float32) for images (n×C×H×W float32); the page shows their sigmoid. */
-async function score(images, n, timed = true) {
+/** Images (n×C×H×W float32 in [-1, 1]) for latents z (n×nz float32); `label` (a class,
+ * or n classes) only for a generator that takes its class as an input. */
+async function generate(z, n, label = null) {
+  checkRows(z, n, site.models.generator.metadata.nz, 'z');
+  return runGenerator(z, n, generatorLabels(z, n, label), true);
+}
+
+/** D's P(real) (n float32) for images (n×C×H×W float32); `labels` (a class, or n classes)
+ * only for, and always for, a D that takes the images' class as an input. */
+async function score(images, n, labels = null) {
   if (!sessions.discriminator) throw new Error('this site has no discriminator');
   const dims = imageDims(n);
   checkRows(images, n, dims[1] * dims[2] * dims[3], 'images');
-  return run(sessions.discriminator, new ort.Tensor('float32', Float32Array.from(images), dims), timed);
+  const d = site.models.discriminator.metadata;
+  if (takesLabels('discriminator') && (labels === null || labels === undefined)) {
+    throw new RangeError(`this discriminator takes the images' class as an input: score(images, n, labels), labels a class or n classes in 0..${d.classes - 1}`);
+  }
+  const fed = takesLabels('discriminator') ? checkedLabels(labels, n, d.classes) : noLabels(labels, 'discriminator');
+  return probability(await runDiscriminator(images, n, fed, true));
 }
 
-function run(session, tensor, timed) {
+/** The labels input of the generator for z: `label` checked, or the class each row's
+ * z[:, 0] selects (equal bins, as ganport.core.classes.labels_for); null when G takes none. */
+function generatorLabels(z, n, label) {
+  const none = label === null || label === undefined;
+  if (!takesLabels('generator')) {
+    if (!none && classes()) {
+      throw new RangeError('this generator reads its class from z[:, 0] and takes no labels: move z into a class with latentOfClass');
+    }
+    return noLabels(label, 'generator');
+  }
+  return none ? latent.classOfLatent(z, n, classes(), null) : checkedLabels(label, n, classes());
+}
+
+/** The labels a D with a labels input scores generated images with: those G was fed, else
+ * the class z[:, 0] selects (equal bins, as Python's parity feeds it); null when D takes none. */
+function discriminatorLabels(z, n, fed) {
+  if (!takesLabels('discriminator')) return null;
+  return fed ?? latent.classOfLatent(z, n, site.models.discriminator.metadata.classes, null);
+}
+
+/** A class for every row, or one per row, as an Int32Array of n classes in 0..classes-1. */
+function checkedLabels(labels, n, classes) {
+  const values = typeof labels === 'number' ? new Array(n).fill(labels) : Array.from(labels ?? [], Number);
+  if (values.length !== n || !values.every((k) => Number.isInteger(k) && k >= 0 && k < classes)) {
+    throw new RangeError(`labels must be a class or ${n} classes, each a whole number in 0..${classes - 1}`);
+  }
+  return Int32Array.from(values);
+}
+
+function noLabels(labels, role) {
+  if (labels !== null && labels !== undefined) throw new RangeError(`this ${role} takes no labels`);
+  return null;
+}
+
+function runGenerator(z, n, labels, timed) {
+  const nz = site.models.generator.metadata.nz;
+  return run('generator', new ort.Tensor('float32', Float32Array.from(z), [n, nz]), labels, timed);
+}
+
+function runDiscriminator(images, n, labels, timed) {
+  return run('discriminator', new ort.Tensor('float32', Float32Array.from(images), imageDims(n)), labels, timed);
+}
+
+/** One batch through `role`'s session: its first input, its labels when it takes them; the
+ * output its metadata names (D: a logit or a probability, see `probability`). */
+function run(role, tensor, labels, timed) {
+  const session = sessions[role];
+  const feeds = { [INPUT_NAMES[role]]: tensor };
+  if (labels) feeds[LABELS_INPUT] = new ort.Tensor('int64', BigInt64Array.from(labels, BigInt), [labels.length]);
   const task = queue.then(async () => {
     const start = performance.now();
-    const outputs = await session.run({ [session.inputNames[0]]: tensor });
+    const outputs = await session.run(feeds);
     const ms = performance.now() - start;
     if (timed) api.lastBatch = { rows: tensor.dims[0], ms };
-    return Float32Array.from(outputs[session.outputNames[0]].data);
+    return Float32Array.from(outputs[outputName(role)].data);
   });
   queue = task.catch(() => {});
   return task;
+}
+
+/** D's outputs as P(real): the sigmoid of logits, or the probabilities of a D that ends in
+ * a sigmoid, as they are. */
+function probability(outputs) {
+  if (site.models.discriminator.metadata.d_output === 'probability') return outputs;
+  return outputs.map(sigmoid);
 }
 
 async function renderSamples() {
   const n = Number($('count').value);
   const seed = seedOf('seed');
   const label = pickedClass();
-  const z = withClass(api.latent(seed, n), n, label);
+  const { z, labels: fed } = withClass(api.latent(seed, n), n, label);
   const started = performance.now();
-  const images = await generate(z, n);
+  const images = await runGenerator(z, n, fed, true);
   const generated = api.lastBatch;
-  const logits = sessions.discriminator ? await score(images, n) : null;
-  const scored = logits ? api.lastBatch : null;
-  const labels = classes() ? api.classOfLatent(z, n) : null;
+  const outputs = sessions.discriminator
+    ? await runDiscriminator(images, n, discriminatorLabels(z, n, fed), true)
+    : null;
+  const scored = outputs ? api.lastBatch : null;
+  const scores = outputs ? probability(outputs) : null;
+  const logits = outputs && site.models.discriminator.metadata.d_output === 'logit' ? outputs : null;
+  const labels = classes() ? (fed ?? api.classOfLatent(z, n)) : null;
   const figures = [];
   for (let i = 0; i < n; i++) {
-    const caption = [labels ? `class ${labels[i]}` : '', logits ? `D ${sigmoid(logits[i]).toFixed(3)}` : ''];
+    const caption = [labels ? `class ${labels[i]}` : '', scores ? `D ${scores[i].toFixed(3)}` : ''];
     const figure = imageFigure(images, i, caption.filter(Boolean).join(' · '));
     if (labels) figure.dataset.class = labels[i];
+    if (scores) figure.dataset.probability = scores[i];
     if (logits) figure.dataset.logit = logits[i];
     figures.push(figure);
   }
   $('grid').replaceChildren(...figures);
-  api.shown = { seed: String(seed), label, n, z, images };
+  api.shown = { seed: String(seed), label, n, z, labels, images, scores };
   showTiming(generated, scored, performance.now() - started);
 }
 
@@ -187,8 +293,12 @@ async function renderStrip() {
   const steps = Math.min(Math.max(Math.round(Number($('steps').value)) || 2, 2), 32);
   const a = api.latent(seedOf('seed-a'), 1);
   const b = api.latent(seedOf('seed-b'), 1);
-  const z = withClass(latent.slerp(a, b, steps), steps, pickedClass());
-  const images = await generate(z, steps);
+  // A model with a labels input keeps one class along the strip: the picked one, else seed
+  // A's (Python's Generator.interpolate); one that reads z[:, 0] follows the path's z.
+  let label = pickedClass();
+  if (label === null && takesLabels('generator')) label = latent.classOfLatent(a, 1, classes(), null)[0];
+  const { z, labels } = withClass(latent.slerp(a, b, steps), steps, label);
+  const images = await runGenerator(z, steps, labels, true);
   $('strip').replaceChildren(...Array.from({ length: steps }, (_, i) => imageFigure(images, i, `${i + 1}`)));
 }
 
@@ -197,9 +307,12 @@ function pickedClass() {
   return picked === '' ? null : Number(picked);
 }
 
-/** z with every row moved into class `label` (none: z unchanged), as `ganport sample --class`. */
+/** What the generator is fed for class `label`, as `ganport sample --class`: z with every row
+ * moved into the class, or (a model with a labels input) z unchanged and labels of that
+ * class; no class: z unchanged, and the labels z[:, 0] selects for a labels model. */
 function withClass(z, n, label) {
-  return label === null ? z : api.latentOfClass(z, n, label);
+  if (takesLabels('generator')) return { z, labels: generatorLabels(z, n, label) };
+  return { z: label === null ? z : api.latentOfClass(z, n, label), labels: null };
 }
 
 function imageFigure(images, index, caption) {
@@ -232,13 +345,13 @@ function showModel(info) {
     ['architecture', g.arch],
     ['latent', `z of ${g.nz} float32, N(0, 1)`],
     ['image', `${g.channels}×${g.height}×${g.width}, [-1, 1]`],
-    ['classes', g.classes ? `${g.classes}${g.class_source === 'clusters' ? ` k-means modes (no labels)${g.class_shares ? ', each as often as its cluster' : ''}` : ''}, read from z[:, 0]` : 'unconditional'],
+    ['classes', classesFact(g)],
     ['data set', g.dataset || '—'],
     ['training step', g.training_step],
     ['weights', g.weights],
     ['ONNX', `opset ${g.opset}, IR ${g.ir_version}, ${g.exporter} exporter, ${g.precision}`],
     ['generator.onnx', file ? `${(file.size_bytes / 1e6).toFixed(2)} MB, sha256 ${file.sha256.slice(0, 12)}…` : '—'],
-    ['discriminator', info.discriminator ? 'included: its sigmoid(logit) is under each image' : 'not included'],
+    ['discriminator', discriminatorFact(info.discriminator)],
     ['checkpoint', `step ${source.step ?? '?'}, sha256 ${(source.sha256 ?? '').slice(0, 12)}…`],
     ['runtime', `onnxruntime-web ${info.onnxruntimeWeb}, backend ${info.backend}${info.backendNote ? ` (${info.backendNote})` : ''}`],
   ];
@@ -268,6 +381,21 @@ function showModel(info) {
     event.preventDefault();
     renderStrip().catch(showError);
   });
+}
+
+function classesFact(g) {
+  if (!g.classes) return 'unconditional';
+  const modes = g.class_source === 'clusters' ? ` k-means modes (no labels)${g.class_shares ? ', each as often as its cluster' : ''}` : '';
+  const how = g.class_input === 'labels' ? 'class as an input (labels, int64)' : 'class from z[:, 0]';
+  return `${g.classes}${modes}, ${how}`;
+}
+
+function discriminatorFact(d) {
+  if (!d) return 'not included';
+  const p = d.d_output === 'probability'
+    ? 'it ends in a sigmoid: its output, the probability that an image is real, is under each image'
+    : 'the probability that an image is real, sigmoid(logit), is under each image';
+  return `included: ${p}${d.class_input === 'labels' ? '; it is fed each image\'s class as an input' : ''}`;
 }
 
 function showTiming(generated, scored, totalMs) {
@@ -314,6 +442,17 @@ function imageDims(n) {
 
 function classes() {
   return site.models.generator.metadata.classes;
+}
+
+/** Whether `role`'s model takes its class as a second input, `labels`. */
+function takesLabels(role) {
+  return site.models[role]?.metadata.class_input === 'labels';
+}
+
+/** The graph output the metadata names: image, logit, or a sigmoid D's probability. */
+function outputName(role) {
+  if (role === 'generator') return 'image';
+  return site.models.discriminator.metadata.d_output === 'probability' ? 'probability' : 'logit';
 }
 
 /** How often z[:, 0] draws each class (a run on modes), or null for equally often. */
