@@ -212,7 +212,12 @@ def run_bench(
         }
         matmul = _matmul_calls(options, threads, Path(tmp), report.notes)
         for path, meta in zip(models, metas, strict=True):
-            module = ref.module(meta)
+            module = ref.module(meta) if ref.has_torch(meta.role) else None
+            if module is None:
+                report.notes.append(
+                    f"{path.name} was tagged from an ONNX file: no torch model to time or to "
+                    "check its outputs against"
+                )
             bench = _bench_model(path, meta, module, matmul, threads, options, report, ref)
             report.models.append(bench)
     report.machine["loadavg_end"] = _loadavg()
@@ -289,7 +294,7 @@ def _bench_model(
     size = options.matmul_size or MATMUL_SIZE[options.provider]
     for batch in progress(sizes, desc=f"bench {path.name}", unit="batch size"):
         xs = _inputs(meta, batch, ref)
-        reference = module(*(_torch_tensor(x) for x in xs)).numpy()
+        reference = None if module is None else module(*(_torch_tensor(x) for x in xs)).numpy()
         runners: dict[str, Runner] = {}
         cells: dict[str, Cell] = {}
         for engine in engines:
@@ -415,7 +420,7 @@ def _builders(
     explicit = options.precisions is not None
     builders: dict[str, Callable[[], Engine]] = {}
     for precision in options.precisions or DEFAULT_PRECISIONS[provider]:
-        if precision != "int8":
+        if precision != "int8" and module is not None:
             for base, compiled in TORCH_KINDS[provider].items():
                 name = engine_name(base, precision)
                 builders[name] = torch_builder(name, compiled, precision)
@@ -439,7 +444,7 @@ def _missing(path: Path, precision: str) -> Engine:
 
 
 def _first_call(
-    engine: Engine, xs: tuple[np.ndarray, ...], batch: int, reference: np.ndarray
+    engine: Engine, xs: tuple[np.ndarray, ...], batch: int, reference: np.ndarray | None
 ) -> tuple[Cell, Runner | None]:
     """Bind and run once (compilation, capture, cuDNN search happen here), then check the
     output. Any error becomes a failed cell with its reason: one engine that does not work
@@ -458,6 +463,8 @@ def _first_call(
         cell.status = "failed"
         cell.reason = f"{type(exc).__name__}: {_first_line(exc)}"
         return cell, None
+    if reference is None:  # no torch model to agree with
+        return cell, runner
     tolerance = profile_for(engine.precision, "CUDA" if engine.device == "cuda" else "CPU")
     comparison = compare(output, reference, tolerance)
     cell.max_abs_diff = comparison.max_abs

@@ -36,6 +36,8 @@ def summary_table(report: BenchReport) -> str:
         lines += ["", *_model_lines(model)]
     lines += ["", *[f"note: {note}" for note in report.notes]]
     verdict = "all outputs agree with torch eager" if report.agrees else "OUTPUTS DISAGREE"
+    if report.agrees and not any(c.agrees for m in report.models for c in m.cells):
+        verdict = "timed only: no torch model to check the outputs against"
     if not report.ran:
         verdict = "no engine could run"
     lines.append(f"bench done in {report.seconds:.1f}s: {verdict}")
@@ -82,7 +84,8 @@ def _model_lines(model: ModelBench) -> list[str]:
 def _row(cell: Cell) -> tuple[str, ...]:
     if cell.latency is None:
         return (str(cell.batch), cell.engine, cell.status, *("-",) * (len(HEADER) - 3))
-    agree = "" if cell.agrees else " MISMATCH"
+    agree = "" if cell.agrees is not False else " MISMATCH"
+    diff = "-" if cell.max_abs_diff is None else f"{cell.max_abs_diff:.1e}{agree}"
     return (
         str(cell.batch),
         cell.engine,
@@ -92,7 +95,7 @@ def _row(cell: Cell) -> tuple[str, ...]:
         f"{cell.gflops:.4g}",
         "-" if cell.floor_ratio is None else f"{cell.floor_ratio:.2f}",
         "-" if cell.speedup_vs_baseline is None else f"{cell.speedup_vs_baseline:.2f}x",
-        f"{cell.max_abs_diff:.1e}{agree}",
+        diff,
         f"{cell.first_call_s:.3g}",
     )
 

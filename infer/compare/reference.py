@@ -51,6 +51,13 @@ class Reference:
         source = self.sources.get(role, {})
         return source.get("weights_sha256") or source.get("sha256", "")
 
+    def has_torch(self, role: str) -> bool:
+        """Whether a torch model stands behind the ``role`` file (not one tagged from an
+        ONNX file, for which the ONNX file is all there is)."""
+        if self.checkpoint is not None:
+            return True
+        return self.sources.get(role, {}).get("kind") == "module"
+
     def module(self, meta: ModelMetadata) -> Any:
         """The eval-mode torch module behind an exported file with metadata ``meta``."""
         if self.checkpoint is not None:
@@ -63,19 +70,19 @@ class Reference:
         """The generator whose samples a discriminator is checked on (None: no G here)."""
         if self.checkpoint is not None:
             return self.checkpoint.generator()
-        return self._user_module("generator") if "generator" in self.sources else None
+        return self._user_module("generator") if self.has_torch("generator") else None
 
     def critic(self) -> Any | None:
         """The discriminator that judges a generator's samples in the sweep (None: no D)."""
         if self.checkpoint is not None:
             return self.checkpoint.discriminator()
-        return self._user_module("discriminator") if "discriminator" in self.sources else None
+        return self._user_module("discriminator") if self.has_torch("discriminator") else None
 
     def latent_size(self, meta: ModelMetadata) -> int:
         """nz of the generator that feeds ``meta``'s model."""
         if self.checkpoint is not None:
             return self.checkpoint.config.model.nz
-        if meta.role == "generator" or "generator" not in self.sources:
+        if meta.role == "generator" or not self.has_torch("generator"):
             return meta.nz
         return int(self.sources["generator"]["layout"]["nz"])
 

@@ -493,3 +493,19 @@ def test_the_web_page_is_built_from_a_tagged_folder(dcgan_folder, tmp_path, caps
     assert (site / "discriminator.onnx").read_bytes() == (
         dcgan_folder[0] / "discriminator.onnx"
     ).read_bytes()
+
+
+def test_bench_times_a_tagged_folder_and_parity_says_why_it_cannot(dcgan_folder, capsys):
+    folder, _ = dcgan_folder
+    """No torch model stands behind a tagged file: bench times ONNX Runtime alone, and
+    parity, which needs one, says so in one line."""
+    code, out, err = ganport(
+        capsys, "bench", folder, "--batch-sizes", "2", "--no-compile", "--threads", 1,
+        "--repeats", 2, "--warmup", 1, "--rounds", 2, "--matmul-size", 64,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "ort-cpu" in out and "torch-eager" not in out
+    assert "timed only: no torch model to check the outputs against" in out
+    code, _, err = ganport(capsys, "parity", folder)
+    assert code == 2 and err.count("\n") == 1
+    assert "tagged from an ONNX file" in err

@@ -135,7 +135,9 @@ def evaluate(
     data = data or source.data
     if not data:
         raise InputError(
-            f"{generator_source}: the model does not name its training data; pass --data"
+            f"{generator_source}: the model names no training data (a model written "
+            "elsewhere does not); pass --data mnist5k, digits or a file of its real images: "
+            "evaluate trains its feature network on them"
         )
     dataset = load_dataset(data, height, channels)
     net = _feature_net(feature_net, dataset, cache_dir)
