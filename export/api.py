@@ -26,15 +26,6 @@ from ganport.core.errors import InputError, JobFailed
 from ganport.core.latent import latent
 from ganport.core.manifest import ManifestModel, sha256_file
 from ganport.core.metadata import METADATA_KEY, ModelMetadata
-from ganport.export.adapt import (
-    ContractDiscriminator,
-    ContractGenerator,
-    Hints,
-    Layout,
-    probe_discriminator,
-    probe_generator,
-    probe_inputs,
-)
 from ganport.export.checks import DEFAULT_BATCH_SIZES, CheckReport, check_export
 from ganport.export.convert import (
     export_module,
@@ -52,7 +43,17 @@ from ganport.export.quantize import (
 )
 from ganport.export.rewrite import gemm_stem, int8_form
 from ganport.export.runtimes import check_loadable
+from ganport.train.adapt import (
+    ContractDiscriminator,
+    ContractGenerator,
+    Hints,
+    Layout,
+    probe_discriminator,
+    probe_generator,
+    probe_inputs,
+)
 from ganport.train.checkpoint import Checkpoint, load_checkpoint, versions
+from ganport.train.own import contract_form
 
 DEFAULT_OPSET = 18
 DEFAULT_EXPORTER = "dynamo"
@@ -136,7 +137,7 @@ def export_generator(
     options = _options(options, option_overrides)
     module, base = _generator_source(source, nz, hints, options.weights)
     found = base.pop("found", None)
-    if found is not None:
+    if found is not None and not base.get("source_sha256"):
         base["source_sha256"] = source_sha256
     n = max(options.check_batch_sizes)
     examples = (
@@ -183,9 +184,11 @@ def export_discriminator(
     ckpt = _as_checkpoint(source)
     labels: tuple[torch.Tensor, ...] = ()
     if ckpt is not None:
-        module = ckpt.discriminator()
+        module = contract_form(ckpt.discriminator())
         shape = ckpt.config.model.image_shape
-        base = _checkpoint_fields(ckpt, "raw")
+        base = _checkpoint_fields(ckpt, "raw") | _own_fields(module)
+        if "found" in base:
+            labels = probe_inputs(base.pop("found"), max(options.check_batch_sizes))[1:]
         if check_images is None:
             check_images = discriminator_check_images(ckpt, max(options.check_batch_sizes))
         calibration = (
@@ -438,7 +441,8 @@ def _generator_source(
         raise InputError(f"weights must be 'ema' or 'raw', not {weights!r}")
     ckpt = _as_checkpoint(source)
     if ckpt is not None:
-        return ckpt.generator(ema=weights == "ema"), _checkpoint_fields(ckpt, weights)
+        module = contract_form(ckpt.generator(ema=weights == "ema"))
+        return module, _checkpoint_fields(ckpt, weights) | _own_fields(module)
     if not isinstance(source, nn.Module):
         raise InputError(
             f"cannot export {type(source).__name__}: give a checkpoint or an nn.Module"
@@ -462,6 +466,17 @@ def _user_discriminator(
     found = probe_discriminator(source, hints or Hints(), image_shape)
     fields = _user_fields(source, found)
     return ContractDiscriminator(source, found), {**fields, "image_shape": found.image_shape}
+
+
+def _own_fields(module: nn.Module) -> dict[str, Any]:
+    """A trained own model's layout fields (see ``_user_fields``), none for ganport's."""
+    if not isinstance(module, ContractGenerator | ContractDiscriminator):
+        return {}
+    fields = _user_fields(module.model, module.found)
+    del fields["arch"], fields["nz"], fields["weights"]
+    if module.found.role == "generator":
+        fields["nz"] = module.found.nz
+    return fields
 
 
 def _user_fields(source: nn.Module, found: Layout) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from ganport.core.layout import IMAGE_FLAT
 from ganport.core.lock import folder_lock
 from ganport.core.manifest import MANIFEST_NAME, Manifest, ManifestSource
 from ganport.core.metadata import ROLES
-from ganport.export.adapt import Hints, Layout
 from ganport.export.api import ExportOptions, ExportResult, export_discriminator, export_generator
-from ganport.export.user_model import ModelSource, build_model
+from ganport.train.adapt import Hints, Layout
 from ganport.train.checkpoint import Checkpoint, load_checkpoint, versions
+from ganport.train.user_model import ModelSource, build_model
 
 
 def variant_name(

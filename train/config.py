@@ -13,7 +13,8 @@ from typing import Any
 from ganport.core.classes import check_shares
 from ganport.core.errors import InputError
 
-ARCHS = ("mlp", "dcgan")
+# "own": a pair written elsewhere (``ModelConfig.own``: each model's source and layout).
+ARCHS = ("mlp", "dcgan", "own")
 LOSSES = ("bce", "hinge", "wgan-gp")
 OPTIMIZERS = ("adam", "rmsprop")
 NORMS = ("batch", "layer", "none")
@@ -56,6 +57,9 @@ class ModelConfig:
     class_source: str = "labels"
     twin_classifier: bool = False
     class_shares: tuple[float, ...] | None = None
+    # arch "own": per role, the model's ``spec`` and ``args`` (ganport.train.user_model)
+    # and the ``layout`` it was found to have (ganport.train.adapt.Layout.to_dict)
+    own: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.class_shares is not None:  # a checkpoint's JSON gives a list
@@ -67,6 +71,10 @@ class ModelConfig:
                 f"dcgan supports image sizes {DCGAN_SIZES}, not {self.image_size}; "
                 "use --arch mlp for other sizes"
             )
+        if (self.arch == "own") != (self.own is not None):
+            raise InputError("a model config names its own models exactly when arch is 'own'")
+        if self.arch == "own" and self.classes:
+            raise InputError("your own models take their classes as labels, not classes=")
         if self.channels not in (1, 3):
             raise InputError(f"channels must be 1 or 3, not {self.channels}")
         if not 4 <= self.image_size <= 256:

@@ -222,14 +222,22 @@ def init_weights(module: nn.Module) -> None:
 
 
 def build_generator(cfg: ModelConfig) -> nn.Module:
-    """The generator for ``cfg``, freshly initialised."""
+    """The generator for ``cfg``, freshly initialised (your own: as its class does)."""
+    if cfg.arch == "own":
+        from ganport.train.own import build_own
+
+        return build_own(cfg.own, "generator")
     model = MLPGenerator(cfg) if cfg.arch == "mlp" else DCGANGenerator(cfg)
     model.apply(init_weights)
     return model
 
 
 def build_discriminator(cfg: ModelConfig) -> nn.Module:
-    """The discriminator for ``cfg``, freshly initialised."""
+    """The discriminator for ``cfg``, freshly initialised (your own: as its class does)."""
+    if cfg.arch == "own":
+        from ganport.train.own import build_own
+
+        return build_own(cfg.own, "discriminator")
     model = MLPDiscriminator(cfg) if cfg.arch == "mlp" else DCGANDiscriminator(cfg)
     model.apply(init_weights)
     return model

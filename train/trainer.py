@@ -29,6 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ganport.core.atomic import write_bytes
+from ganport.core.classes import class_edges
 from ganport.core.errors import InputError, JobFailed
 from ganport.core.images import save_grid
 from ganport.core.latent import latent
@@ -50,6 +51,7 @@ from ganport.train.losses import (
     r1_penalty,
 )
 from ganport.train.models import build_discriminator, build_generator
+from ganport.train.own import classes_of
 from ganport.train.schedule import lr_factor
 from ganport.train.tensorboard import TensorBoardLog
 from ganport.train.transfer import resident, to_device
@@ -167,6 +169,16 @@ class Trainer:
         self.last_losses: dict[str, float] = {}
         self.best_fid = math.inf
         self.dist = Distributed()  # train() sets a torchrun run's; see ganport.train.distributed
+        own = config.model.own or {}
+        self.d_takes_labels = bool(own and own["discriminator"]["layout"].get("classes"))
+        if self.d_takes_labels:
+            if config.loss == "wgan-gp":
+                raise InputError(
+                    "wgan-gp's gradient penalty runs D on images alone; a D that "
+                    "takes labels trains with bce or hinge"
+                )
+            classes = own["discriminator"]["layout"]["classes"]
+            self.class_edges = torch.from_numpy(class_edges(classes)).to(device)
 
     @property
     def labels(self) -> torch.Tensor | None:
@@ -260,8 +272,9 @@ class Trainer:
                 "class_acc_fake": _accuracy(fake_heads.classes, fake_labels),
             }
         else:
-            real_logits = self.discriminator(real_seen)
-            fake_logits = self.discriminator(self.seen_by_d(fake.detach()))
+            real_by, fake_by = self.label_inputs(indices, z)
+            real_logits = self.discriminator(real_seen, *real_by)
+            fake_logits = self.discriminator(self.seen_by_d(fake.detach()), *fake_by)
             d_loss = self.d_loss_fn(real_logits, fake_logits)
             watched = {}
         if cfg.loss == "wgan-gp":
@@ -285,7 +298,7 @@ class Trainer:
                     heads = self.discriminator.heads(self.seen_by_d(fake))
                     g_loss = self.g_loss_fn(heads.logits) + g_class_loss(heads, fake_labels)
                 else:
-                    g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake)))
+                    g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake), *fake_by))
                 if cfg.mode_seeking:
                     g_loss = g_loss + cfg.mode_seeking * mode_seeking_loss(z, fake)
                 g_loss.backward()
@@ -294,6 +307,17 @@ class Trainer:
             losses["g_loss"] = g_loss.detach()
         self.step += 1
         return {**losses, **watched}
+
+    def label_inputs(
+        self, indices: torch.Tensor, z: torch.Tensor
+    ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """The labels a D that takes them gets with the real and the generated images: the
+        data's, and the class each latent drew (your own pair); none otherwise."""
+        if not self.d_takes_labels:
+            return (), ()
+        real = to_device(self.labels[indices], self.device)
+        fake = (z[:, :1] > self.class_edges).sum(dim=1)
+        return (real,), (fake,)
 
     def _follow_lr_schedule(self) -> None:
         """Set this step's learning rate of G and D when the recipe decays it."""
@@ -596,7 +620,7 @@ def _kept(ckpt_path: Path, saved_at: int) -> str:
 def _check_labels(config: TrainConfig, data: Dataset) -> None:
     """A class-conditional run needs labels 0..classes-1 on every image; modes need at
     least as many images as modes."""
-    classes = config.model.classes
+    classes = config.model.classes or (classes_of(config.model.own) if config.model.own else 0)
     if not classes:
         return
     if config.model.class_source == "clusters":

@@ -3,28 +3,15 @@ the same from models written elsewhere (their class and weights)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ganport.cli.options import cache_dir_option
+from ganport.cli.options import cache_dir_option, json_object
 
 WEIGHTS = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def _json_args(_ctx: click.Context, param: click.Parameter, value: str | None) -> dict:
-    if value is None:
-        return {}
-    try:
-        args = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not JSON ({exc.msg})", param=param) from exc
-    if not isinstance(args, dict):
-        raise click.BadParameter("give a JSON object of keyword arguments", param=param)
-    return args
 
 
 def user_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -41,7 +28,7 @@ def user_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--model-args",
             metavar="JSON",
-            callback=_json_args,
+            callback=json_object,
             help="Keyword arguments for --model, as a JSON object.",
         ),
         click.option(
@@ -53,7 +40,7 @@ def user_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--discriminator-args",
             metavar="JSON",
-            callback=_json_args,
+            callback=json_object,
             help="Keyword arguments for --discriminator-model.",
         ),
         click.option(
@@ -219,9 +206,9 @@ def export_command(
 def _export_own(source: Path, folder: Path, which: str, options: Any, own: dict) -> Any:
     """Models written elsewhere → the same folder layout as a checkpoint's export."""
     from ganport.core.layout import parse_image_shape, parse_range
-    from ganport.export.adapt import Hints
     from ganport.export.bundle import export_user_models
-    from ganport.export.user_model import model_source
+    from ganport.train.adapt import Hints
+    from ganport.train.user_model import model_source
 
     hints = Hints(
         nz=own["nz"],
@@ -247,8 +234,8 @@ def _export_own(source: Path, folder: Path, which: str, options: Any, own: dict)
 
 
 def _role_of(source: Any, hints: Any) -> str:
-    from ganport.export.adapt import guess_role
-    from ganport.export.user_model import build_model
+    from ganport.train.adapt import guess_role
+    from ganport.train.user_model import build_model
 
     return guess_role(build_model(source, "generator"), hints)
 

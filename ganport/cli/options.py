@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,16 @@ def classes_option(command: Callable[..., Any]) -> Callable[..., Any]:
         "still takes z alone (`ganport sample --class k` picks one). auto: the labelled "
         "data's class count, 0 for unlabelled data; 0: unconditional.",
     )(command)
+
+
+def json_object(_ctx: click.Context, param: click.Parameter, value: str | None) -> dict:
+    """A click callback: an option's JSON object of keyword arguments ({} when not given)."""
+    if value is None:
+        return {}
+    try:
+        args = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON ({exc.msg})", param=param) from exc
+    if not isinstance(args, dict):
+        raise click.BadParameter("give a JSON object of keyword arguments", param=param)
+    return args

@@ -10,6 +10,7 @@ import click
 from ganport.cli.options import (
     classes_option,
     epochs_option,
+    json_object,
     modes_option,
     run_folder_option,
     tensorboard_option,
@@ -123,6 +124,27 @@ from ganport.cli.training import exit_if_interrupted, run_config
     help="Under several processes, BatchNorm over the global batch (SyncBatchNorm, CUDA "
     "only) instead of each process's shard.",
 )
+@click.option(
+    "--generator",
+    "own_generator",
+    metavar="FILE.py:NAME",
+    default=None,
+    help="Train your own generator (a class or factory; FILE.py:NAME or package.module:NAME) "
+    "instead of --arch; needs --discriminator.",
+)
+@click.option(
+    "--generator-args", metavar="JSON", callback=json_object, help="Its keyword arguments."
+)
+@click.option(
+    "--discriminator",
+    "own_discriminator",
+    metavar="FILE.py:NAME",
+    default=None,
+    help="Your own discriminator, trained with --generator.",
+)
+@click.option(
+    "--discriminator-args", metavar="JSON", callback=json_object, help="Its keyword arguments."
+)
 @click.pass_context
 def train_command(
     ctx: click.Context,
@@ -156,6 +178,10 @@ def train_command(
     resume: bool,
     nproc: int,
     sync_bn: bool,
+    own_generator: str | None,
+    generator_args: dict,
+    own_discriminator: str | None,
+    discriminator_args: dict,
 ) -> None:
     """Train a GAN; writes OUT/checkpoint.pt, OUT/metrics.jsonl, OUT/samples/epoch_NNN.png
     and OUT/curves.png.
@@ -172,18 +198,24 @@ def train_command(
     from ganport.train import train as run_training
     from ganport.train.curves import plot_curves
 
+    model = {
+        "arch": arch,
+        "nz": nz,
+        "channels": int(channels),
+        "image_size": image_size,
+        "width": width,
+    }
+    if own_generator or own_discriminator:
+        model = _own_model(
+            ctx, own_generator, generator_args, own_discriminator, discriminator_args
+        )
+        classes, modes = 0, 0
     config, dataset = run_config(
         out,
         resume,
         data=data,
         loss=loss,
-        model={
-            "arch": arch,
-            "nz": nz,
-            "channels": int(channels),
-            "image_size": image_size,
-            "width": width,
-        },
+        model=model,
         classes=classes,
         modes=modes,
         optimizer=optimizer,
@@ -229,3 +261,28 @@ def train_command(
     if tensorboard:
         click.echo(f"tensorboard: tensorboard --logdir {out / 'tensorboard'}")
     exit_if_interrupted(result, out)
+
+
+def _own_model(
+    ctx: click.Context,
+    generator: str | None,
+    generator_args: dict,
+    discriminator: str | None,
+    discriminator_args: dict,
+) -> dict:
+    """The model settings of your own pair: its sources, and what running them found
+    (latent size, image shape), in place of --arch and its sizes."""
+    from ganport.train.own import own_models
+
+    if not (generator and discriminator):
+        raise click.UsageError(
+            "your own models train as a pair: give --generator and --discriminator"
+        )
+    for name in ("arch", "nz", "image_size", "channels", "width", "classes", "modes"):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            flag = "--" + name.replace("_", "-")
+            raise click.UsageError(f"{flag} is for ganport's own models; yours say it themselves")
+    own = own_models((generator, generator_args), (discriminator, discriminator_args))
+    layout = own["generator"]["layout"]
+    channels, size, _ = layout["image_shape"]
+    return {"arch": "own", "nz": layout["nz"], "channels": channels, "image_size": size, "own": own}

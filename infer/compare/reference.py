@@ -60,10 +60,12 @@ class Reference:
 
     def module(self, meta: ModelMetadata) -> Any:
         """The eval-mode torch module behind an exported file with metadata ``meta``."""
+        from ganport.train.own import contract_form
+
         if self.checkpoint is not None:
             if meta.role == "generator":
-                return self.checkpoint.generator(ema=meta.weights != "raw")
-            return self.checkpoint.discriminator()
+                return contract_form(self.checkpoint.generator(ema=meta.weights != "raw"))
+            return contract_form(self.checkpoint.discriminator())
         return self._user_module(meta.role)
 
     def generator(self) -> Any | None:
@@ -129,13 +131,16 @@ class Reference:
 
     def _classes(self, role: str) -> int:
         """Classes of the ``role`` model's labels input (0: it takes none)."""
-        if self.checkpoint is not None or role not in self.sources:
-            return 0
-        return int(self.sources[role]["layout"].get("classes", 0))
+        if self.checkpoint is not None:
+            own = self.checkpoint.config.model.own or {}
+            layout = own.get(role, {}).get("layout", {})
+        else:
+            layout = self.sources.get(role, {}).get("layout", {})
+        return int(layout.get("classes") or 0)
 
     def _user_module(self, role: str) -> Any:
-        from ganport.export.adapt import ContractDiscriminator, ContractGenerator, Layout
-        from ganport.export.user_model import ModelSource, build_model
+        from ganport.train.adapt import ContractDiscriminator, ContractGenerator, Layout
+        from ganport.train.user_model import ModelSource, build_model
 
         if role not in self._built:
             source = self.sources.get(role)
