@@ -84,10 +84,39 @@ def sample_command(
         images = generator.interpolate(*interpolate, steps, truncation=truncation)
         _stream(iter([images]), steps, generator.image_shape, out, npy, nrow=steps)
         return
-    if n > GRID_LIMIT and out is not None:
+    if npy is None and n > GRID_LIMIT:
+        # The grid shows the first GRID_LIMIT rows, which do not depend on n: draw only those.
         click.echo(f"grid: the first {GRID_LIMIT} of {n} samples", err=True)
+        n = GRID_LIMIT
+    elif n > GRID_LIMIT and out is not None:
+        click.echo(f"grid: the first {GRID_LIMIT} of {n} samples", err=True)
+    if npy is not None:
+        _check_space(npy, n, generator.image_shape)
     batches = generator.iter_batches(n, seed, batch_size, truncation, label)
     _stream(batches, n, generator.image_shape, out, npy)
+
+
+def _check_space(npy: Path, n: int, image_shape: tuple[int, ...]) -> None:
+    """Refuse an array the disk cannot hold before drawing a sample: a huge -n ends at once
+    in one line, not hours later in a full disk."""
+    import math
+    import shutil
+
+    from ganport.core.errors import InputError
+
+    need = n * math.prod(image_shape) * 4 + 128
+    folder = next((p for p in npy.absolute().parents if p.is_dir()), None)
+    if folder is None:
+        return
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if need > free:
+        raise InputError(
+            f"--npy {npy}: {n} samples of {image_shape} need {need:,} bytes; "
+            f"{folder} has {free:,} free (lower -n)"
+        )
 
 
 def _stream(

@@ -148,7 +148,11 @@ def _is_model_input(array: np.ndarray, image_shape: tuple[int, int, int]) -> boo
     ganport.core.images.array_to_nchw_uint8 gives them, minus its rounding to uint8."""
     import numpy as np
 
-    if not np.issubdtype(array.dtype, np.floating) or array.shape[1:] != image_shape:
+    if (
+        not np.issubdtype(array.dtype, np.floating)
+        or array.shape[1:] != image_shape
+        or array.size == 0
+    ):
         return False
     low, high = float(array.min()), float(array.max())
     return -1.0 <= low < 0.0 and high <= 1.0

@@ -23,6 +23,11 @@ from ganport.core.errors import GanportError
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` when the block succeeds."""
     final = Path(path)
+    blocker = next((p for p in final.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise GanportError(f"cannot write {final}: {blocker} is a file, not a folder")
+    if final.is_dir():
+        raise GanportError(f"cannot write {final}: it is a folder")
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)

@@ -90,7 +90,10 @@ def read_image_file(path: str | os.PathLike[str], channels: int) -> np.ndarray:
         raise InputError(f"{path}: no such file") from exc
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"{path}: not a readable image ({exc})") from exc
-    return array[:, :, None] if array.ndim == 2 else array
+    array = array[:, :, None] if array.ndim == 2 else array
+    if array.size == 0:
+        raise InputError(f"{path}: the image has no pixels ({array.shape[1]}×{array.shape[0]})")
+    return array
 
 
 def read_image_folder(folder: str | os.PathLike[str], channels: int, size: int) -> np.ndarray:
@@ -141,19 +144,24 @@ def array_to_nchw_uint8(array: np.ndarray, channels: int, source: str) -> np.nda
         array = array[:, None]
     elif array.ndim == 4 and array.shape[1] not in (1, 3) and array.shape[-1] in (1, 3):
         array = array.transpose(0, 3, 1, 2)
-    if array.ndim != 4 or array.shape[1] not in (1, 3) or array.shape[0] == 0:
+    if array.ndim != 4 or array.shape[1] not in (1, 3):
         raise InputError(
             f"{source}: expected images shaped (N, H, W), (N, H, W, C) or (N, C, H, W), "
             f"got {array.shape}"
         )
+    if array.size == 0:
+        raise InputError(f"{source}: the image array is empty (shape {array.shape})")
     if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.number):
-            raise InputError(f"{source}: image array has dtype {array.dtype}")
-        values = array.astype(np.float32)
+        if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+            raise InputError(
+                f"{source}: image array has dtype {array.dtype}; images are integers or floats"
+            )
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = array.astype(np.float64)
         if not np.isfinite(values).all():
             raise InputError(f"{source}: image array holds NaN or Inf")
         if values.min() < 0:
-            array = to_uint8(values)
+            array = to_uint8(np.clip(values, -1.0, 1.0))
         elif values.max() <= 1.0:
             array = to_uint8(values * 2.0 - 1.0)
         else:

@@ -16,6 +16,9 @@ from ganport.core.errors import InputError
 
 # Mixed into per-row seeds so truncation redraws never reuse the main z stream.
 _TRUNCATION_STREAM = 0x7472756E
+# Below this threshold almost every entry is redrawn over and over (about 1 / (0.8 T)
+# draws each): a job that never ends rather than an answer.
+MIN_TRUNCATION = 0.01
 
 
 def latent(n: int, nz: int, seed: int, truncation: float | None = None) -> np.ndarray:
@@ -90,3 +93,8 @@ def _check(n: int, seed: int, batch_size: int, truncation: float | None) -> None
         raise InputError(f"seed must be a non-negative integer, not {seed}")
     if truncation is not None and not truncation > 0:
         raise InputError(f"truncation threshold must be positive, not {truncation}")
+    if truncation is not None and truncation < MIN_TRUNCATION:
+        raise InputError(
+            f"truncation threshold {truncation} is below {MIN_TRUNCATION}: nearly every latent "
+            "value would be redrawn without end"
+        )

@@ -28,6 +28,11 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from ganport import __version__
 from ganport.core.errors import InputError, JobFailed
+from ganport.infer.runtime.external_data import (
+    check_location,
+    external_tensors,
+    inline_external_data,
+)
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
@@ -224,19 +229,53 @@ def _load(
     model: Path, options: ort.SessionOptions, providers: list[str | tuple[str, dict[str, str]]]
 ) -> ort.InferenceSession:
     try:
-        return ort.InferenceSession(str(model), sess_options=options, providers=providers)
-    except UnicodeDecodeError as exc:  # onnxruntime reads the model's text fields as UTF-8
-        raise InputError(f"{model}: damaged ONNX model: text that is not UTF-8 ({exc})") from exc
+        return _session(model, str(model), options, providers)
     except _ORT_ERRORS as exc:
         text = str(exc)
-        if "External data" in text or "external data" in text:
-            # onnxruntime refuses absolute paths and paths escaping the model's folder.
+        if _EXTERNAL_CONSTANT in text:
+            # Every layout ONNX writes loads: ORT's shape inference cannot read a constant it
+            # needs from an external file, so read the external data into the model first.
+            inlined = inline_external_data(model, _read_model(model))
+            try:
+                return _session(model, inlined, options, providers)
+            except _ORT_ERRORS as again:
+                raise InputError(
+                    f"{model}: not a loadable ONNX model ({_first_line(again)})"
+                ) from again
+        if "external data" in text.lower() or "absolute path" in text.lower():
+            # Name the tensor and the real cause (an absolute path, '..', a symlink leaving
+            # the folder, a missing file or range); ORT's own words when none is found.
+            for name, entries in external_tensors(_read_model(model), str(model)):
+                check_location(model, name, entries)
             detail = re.search(r"(External data path[^\n]*|Absolute path[^\n]*)", text)
             raise InputError(
-                f"{model}: refused: its weights reference external data outside the model's "
-                f"folder ({detail.group(1) if detail else _first_line(exc)})"
+                f"{model}: its external data cannot be loaded "
+                f"({detail.group(1) if detail else _first_line(exc)})"
             ) from exc
         raise InputError(f"{model}: not a loadable ONNX model ({_first_line(exc)})") from exc
+
+
+# What ORT says when shape inference meets a constant kept in an external file.
+_EXTERNAL_CONSTANT = "Cannot parse data from external tensors"
+
+
+def _session(
+    model: Path,
+    what: str | bytes,
+    options: ort.SessionOptions,
+    providers: list[str | tuple[str, dict[str, str]]],
+) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(what, sess_options=options, providers=providers)
+    except UnicodeDecodeError as exc:  # onnxruntime reads the model's text fields as UTF-8
+        raise InputError(f"{model}: damaged ONNX model: text that is not UTF-8 ({exc})") from exc
+
+
+def _read_model(model: Path) -> bytes:
+    try:
+        return model.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{model}: cannot read ({exc.strerror or exc})") from exc
 
 
 @contextlib.contextmanager
