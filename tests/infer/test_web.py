@@ -408,3 +408,184 @@ def test_the_page_class_rule_follows_a_run_on_modes(browser: Any, tmp_path: Path
             assert np.abs(moved.reshape(want.shape) - want).max() <= 1e-6
         assert "each as often as its cluster" in page.inner_text("#facts")
         assert page.errors == []
+
+
+# Models written elsewhere (tests/own_models), exported with `ganport export --model`.
+OWN_MODELS = ROOT / "tests" / "own_models"
+
+
+def export_own(
+    out: Path, module: str, args: dict[str, Any] | None = None, running_var: float | None = None
+) -> Path:
+    """Seeded G and D of tests/own_models/``module``.py, saved as one weights file and
+    exported by the CLI (in-process) to ``out``/export. ``running_var``: every BatchNorm's,
+    as a trained model's statistics might be, so that images and scores are not the flat
+    ones of a fresh init (std 1e-3, P(real) 0.5 ± 3e-6 for the DCGAN)."""
+    import importlib
+    import json
+
+    import torch
+
+    from ganport.cli import main
+
+    source = importlib.import_module(f"tests.own_models.{module}")
+    torch.manual_seed(0)
+    weights = {}
+    for role, name in (("generator", "Generator"), ("discriminator", "Discriminator")):
+        module_ = getattr(source, name)(**(args or {}))
+        for layer in module_.modules():
+            if running_var is not None and isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+                layer.running_var.fill_(running_var)
+        weights[role] = module_.state_dict()
+    torch.save(weights, out / "weights.pt")
+    model = OWN_MODELS / f"{module}.py"
+    options = ["--model-args", json.dumps(args), "--discriminator-args", json.dumps(args)]
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "export",
+                str(out / "weights.pt"),
+                "--model",
+                f"{model}:Generator",
+                "--discriminator-model",
+                f"{model}:Discriminator",
+                *(options if args else []),
+                "--out",
+                str(out / "export"),
+            ]
+        )
+    assert exit_.value.code == 0
+    return out / "export"
+
+
+@pytest.fixture(scope="module")
+def labels_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """PyTorch-GAN's cgan: G(noise, labels) and D(img, labels) → a logit, 10 classes."""
+    return export_own(tmp_path_factory.mktemp("cgan"), "pytorch_gan_cgan")
+
+
+@pytest.fixture(scope="module")
+def labels_site(tmp_path_factory: pytest.TempPathFactory, labels_export: Path) -> Path:
+    return build(labels_export, tmp_path_factory.mktemp("sites") / "cgan")
+
+
+def strip_pixels(page: Any) -> np.ndarray:
+    """The strip's canvases read back as uint8 (steps, C, H, W)."""
+    pixels = page.evaluate(
+        """() => [...document.querySelectorAll('#strip canvas')].map((canvas) => {
+            const context = canvas.getContext('2d');
+            return Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data);
+        })"""
+    )
+    rgba = np.array(pixels, np.uint8).reshape(len(pixels), 28, 28, 4)
+    return rgba[..., :1].transpose(0, 3, 1, 2)
+
+
+def labels_of(page: Any, expression: str) -> list[int]:
+    return page.evaluate(f"Array.from({expression})")
+
+
+def test_a_generator_and_d_that_take_labels_run_on_the_page_as_in_python(
+    browser: Any, labels_site: Path, labels_export: Path
+):
+    """The page feeds G and D a labels input by Python's rule: the class z[:, 0] selects,
+    or the class picked for every row with z unchanged; the strip keeps seed A's class."""
+    generator = Generator(labels_export / "generator.onnx", provider="cpu")
+    discriminator = Discriminator(labels_export / "discriminator.onnx", provider="cpu")
+    assert generator.metadata.takes_labels and discriminator.metadata.takes_labels
+    seed, n, nz, label = 7, 16, generator.nz, 3
+    drawn = latent(n, nz, seed)
+    with opened(browser, labels_site) as page:
+        assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("#error")
+        facts = page.inner_text("#facts")
+        assert "10, class as an input" in facts and "fed each image's class" in facts
+        # The grid of seed 7: z as drawn, each row's class from z[:, 0].
+        show(page, seed=str(seed))
+        assert np.array_equal(shown(page, "z").reshape(n, nz), drawn)
+        classes = class_of_latent(drawn, 10)
+        assert len(set(classes)) > 3
+        assert labels_of(page, "window.ganport.shown.labels") == classes.tolist()
+        figures = page.query_selector_all("#grid figure")
+        assert [int(f.get_attribute("data-class")) for f in figures] == classes.tolist()
+        want = generator.sample(n, seed=seed)
+        assert np.abs(shown(page, "images").reshape(want.shape) - want).max() <= 1e-5
+        p = discriminator.probability(want, labels=classes)
+        assert np.abs(shown(page, "scores") - p).max() <= 1e-5
+        assert p.std() > 1e-3  # the scores differ: a wrong label or image would show
+        # Class 3 picked: z unchanged, labels all 3.
+        show(page, label=str(label))
+        assert np.array_equal(shown(page, "z").reshape(n, nz), drawn)
+        assert labels_of(page, "window.ganport.shown.labels") == [label] * n
+        want = generator.sample(n, seed=seed, label=label)
+        assert np.abs(shown(page, "images").reshape(want.shape) - want).max() <= 1e-5
+        p = discriminator.probability(want, labels=label)
+        assert np.abs(shown(page, "scores") - p).max() <= 1e-5
+        # The strip with class 3: slerp's z, labels 3; with none: seed A's class throughout.
+        page.fill("#seed-a", "4")
+        page.fill("#seed-b", "9")
+        page.fill("#steps", "5")
+        for picked in (str(label), ""):
+            show(page, label=picked)
+            page.click("#interpolate")
+            page.wait_for_function("document.querySelectorAll('#strip canvas').length === 5")
+            if picked:
+                a, b = latent(1, nz, 4)[0], latent(1, nz, 9)[0]
+                want = generator.generate(slerp(a, b, 5), label)
+            else:
+                want = generator.interpolate(4, 9, 5)
+            got = strip_pixels(page).astype(int)
+            assert np.abs(got - Generator.to_uint8(want).astype(int)).max() <= 1
+        # The API: labels derived, one class, or one per row; D needs them.
+        z = drawn[:6]
+        got = call(page, "z => window.ganport.generate(z, 6)", z)
+        assert np.abs(got.reshape(6, -1) - generator.generate(z).reshape(6, -1)).max() <= 1e-5
+        got = call(page, "z => window.ganport.generate(z, 6, 9)", z)
+        assert np.abs(got.reshape(6, -1) - generator.generate(z, 9).reshape(6, -1)).max() <= 1e-5
+        rows = [0, 1, 2, 7, 8, 9]
+        images = generator.generate(z, np.array(rows))
+        got = call(page, f"z => window.ganport.generate(z, 6, {rows})", z)
+        assert np.abs(got.reshape(images.shape) - images).max() <= 1e-5
+        got = call(page, f"x => window.ganport.score(x, 6, {rows})", images)
+        assert np.abs(got - discriminator.probability(images, labels=np.array(rows))).max() <= 1e-5
+        with pytest.raises(Exception, match="takes the images' class as an input"):
+            call(page, "x => window.ganport.score(x, 6)", images)
+        with pytest.raises(Exception, match=r"labels must be a class or 6 classes"):
+            call(page, "z => window.ganport.generate(z, 6, 10)", z)
+        assert page.errors == []
+
+
+@pytest.fixture(scope="module")
+def sigmoid_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pytorch/examples' DCGAN: z as (N, nz, 1, 1), a D that ends in a Sigmoid."""
+    out = tmp_path_factory.mktemp("dcgan")
+    return export_own(out, "pytorch_examples_dcgan", {"ngpu": 1}, running_var=0.03)
+
+
+def test_a_discriminator_that_ends_in_a_sigmoid_gives_its_probability_on_the_page(
+    browser: Any, sigmoid_export: Path, tmp_path: Path
+):
+    generator = Generator(sigmoid_export / "generator.onnx", provider="cpu")
+    discriminator = Discriminator(sigmoid_export / "discriminator.onnx", provider="cpu")
+    assert discriminator.metadata.d_output == "probability"
+    site = build(sigmoid_export, tmp_path / "site")
+    n = 8
+    with opened(browser, site) as page:
+        assert page.evaluate("document.body.dataset.state") == "ready", page.inner_text("#error")
+        assert "ends in a sigmoid" in page.inner_text("#facts")
+        assert page.is_hidden("#class-label")
+        page.select_option("#count", str(n))
+        show(page, seed="5")
+        page.wait_for_function(f"window.ganport.shown.n === {n}")
+        want = generator.sample(n, seed=5)
+        assert np.abs(shown(page, "images").reshape(want.shape) - want).max() <= 1e-5
+        p = discriminator.probability(want)
+        assert ((p > 0.01) & (p < 0.99)).all() and p.std() > 0.05
+        assert np.abs(shown(page, "scores") - p).max() <= 1e-5  # not sigmoid(p)
+        captions = [f.inner_text() for f in page.query_selector_all("#grid figcaption")]
+        assert captions == [f"D {v:.3f}" for v in p]
+        assert page.query_selector("#grid figure[data-logit]") is None
+        got = call(page, f"x => window.ganport.score(x, {n})", want)
+        assert np.abs(got - p).max() <= 1e-5
+        with pytest.raises(Exception, match="takes no labels"):
+            call(page, f"x => window.ganport.score(x, {n}, 0)", want)
+        assert page.errors == []
