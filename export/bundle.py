@@ -118,7 +118,7 @@ def export_user_models(
                         module, out / name, image_shape=image_shape, **origin
                     )
                 results.append(result)
-            report(f"{name.split('.')[0]}: {_found_line(results[-1])}")
+            report(f"{role}: {_found_line(results[-1])}")
             sources[role]["layout"] = results[-1].metadata.source_layout
         first = generator or discriminator
         manifest = Manifest(

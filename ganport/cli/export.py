@@ -3,6 +3,7 @@ the same from models written elsewhere (their class and weights)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,11 @@ def _export_own(source: Path, folder: Path, which: str, options: Any, own: dict)
     from ganport.train.adapt import Hints
     from ganport.train.user_model import model_source
 
+    if options.int8_judge is not None:
+        # The judge compares samples on a feature network of the training data, which
+        # ganport does not know for a model written elsewhere.
+        click.echo("int8: checked element-wise only (no training data known to judge samples)")
+        options = dataclasses.replace(options, int8_judge=None)
     hints = Hints(
         nz=own["nz"],
         image_shape=parse_image_shape(own["image_shape"]) if own["image_shape"] else None,
