@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -161,3 +162,24 @@ def json_object(_ctx: click.Context, param: click.Parameter, value: str | None) 
     if not isinstance(args, dict):
         raise click.BadParameter("give a JSON object of keyword arguments", param=param)
     return args
+
+
+def renamed_option(old: str, new: str, dest: str, type: click.ParamType) -> Decorator:
+    """Keep a renamed option working for at least a release: ``old`` is hidden, says on
+    stderr that it is deprecated and names ``new``, and its value fills ``dest`` when
+    ``new`` was not given. Apply below ``@click.command``."""
+    hidden = old.lstrip("-").replace("-", "_")
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            value = kwargs.pop(hidden)
+            if value is not None:
+                click.echo(f"ganport: warning: {old} is deprecated; use {new}", err=True)
+                if kwargs.get(dest) is None:
+                    kwargs[dest] = value
+            return command(*args, **kwargs)
+
+        return click.option(old, hidden, type=type, default=None, hidden=True)(wrapper)
+
+    return decorate

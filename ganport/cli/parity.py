@@ -12,6 +12,7 @@ from ganport.cli.options import (
     json_option,
     junit_option,
     provider_option,
+    renamed_option,
     seeds_option,
 )
 
@@ -53,6 +54,7 @@ from ganport.cli.options import (
 @cache_dir_option("Where the feature network for int8 models is kept")
 @json_option()
 @junit_option
+@renamed_option("--report", "--json", "json_path", click.Path(dir_okay=False, path_type=Path))
 def parity_command(
     paths: tuple[Path, ...],
     provider: str,
