@@ -71,13 +71,51 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Manifest:
-        return cls(
-            source=ManifestSource(**data["source"]),
+        """Build and type-check; a field of the wrong type raises TypeError naming it."""
+        if not isinstance(data.get("models"), list):
+            raise TypeError("'models' must be a list")
+        manifest = cls(
+            source=_typed(ManifestSource, data["source"], "source"),
             weights=data["weights"],
-            models=[ManifestModel(**entry) for entry in data["models"]],
+            models=[_typed(ManifestModel, entry, "models[]") for entry in data["models"]],
             versions=data.get("versions", {}),
             manifest_version=data["manifest_version"],
         )
+        _check_types(manifest, "manifest")
+        return manifest
+
+
+# The JSON types of each annotation the manifest's dataclasses use.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "str | None": (str, type(None)),
+    "int | None": (int, type(None)),
+    "dict[str, Any]": (dict,),
+    "dict[str, str]": (dict,),
+    "dict[str, dict[str, Any]]": (dict,),
+    "dict[str, Any] | None": (dict, type(None)),
+    "list[dict[str, Any]]": (list,),
+}
+
+
+def _typed(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise TypeError(f"{where} must be a JSON object, not {type(data).__name__}")
+    item = cls(**data)
+    _check_types(item, where)
+    return item
+
+
+def _check_types(item: Any, where: str) -> None:
+    for f in dataclasses.fields(item):
+        allowed = _JSON_TYPES.get(str(f.type))
+        value = getattr(item, f.name)
+        if allowed is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise TypeError(f"{where}.{f.name} is {type(value).__name__} {value!r:.40}")
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,8 +122,10 @@ class ModelMetadata:
         # runtime that does not know them still has all it needs.
         names = {f.name for f in dataclasses.fields(cls)}
         data = {name: value for name, value in data.items() if name in names}
-        if data.get("output_range") is not None:
+        if isinstance(data.get("output_range"), list):
             data["output_range"] = tuple(data["output_range"])
+        elif data.get("output_range") is not None:
+            raise InputError(f"{source}: metadata output_range must be [low, high]")
         if isinstance(data.get("class_shares"), list):
             data["class_shares"] = tuple(data["class_shares"])
         try:
@@ -137,11 +140,36 @@ class ModelMetadata:
             raise InputError(f"{source}: metadata role {self.role!r} is not one of {ROLES}")
         for name in ("nz", "channels", "height", "width"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InputError(
                     f"{source}: metadata {name} must be a positive integer, not {value!r}"
                 )
-        if not isinstance(self.classes, int) or self.classes < 0 or self.classes == 1:
+        if self.static_batch is not None and (
+            not isinstance(self.static_batch, int)
+            or isinstance(self.static_batch, bool)
+            or self.static_batch < 1
+        ):
+            raise InputError(
+                f"{source}: metadata static_batch must be null or a positive integer, "
+                f"not {self.static_batch!r}"
+            )
+        if self.output_range is not None and not (
+            len(self.output_range) == 2
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for v in self.output_range
+            )
+            and self.output_range[0] < self.output_range[1]
+        ):
+            raise InputError(
+                f"{source}: metadata output_range must be [low, high], not {self.output_range!r}"
+            )
+        if (
+            not isinstance(self.classes, int)
+            or isinstance(self.classes, bool)
+            or self.classes < 0
+            or self.classes == 1
+        ):
             raise InputError(
                 f"{source}: metadata classes must be 0 or at least 2, not {self.classes!r}"
             )

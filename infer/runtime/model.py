@@ -74,7 +74,10 @@ class OnnxModel:
             if labels is None:
                 raise InputError(f"{self.path}: this {self.role} takes labels; none were given")
             feeds[LABELS_INPUT] = np.ascontiguousarray(labels, dtype=np.int64)
-        (y,) = run(self.session, self.provider, feeds, [meta.output_name], self._device_id)
+        try:
+            (y,) = run(self.session, self.provider, feeds, [meta.output_name], self._device_id)
+        except JobFailed as exc:  # name the model: the user may have given several
+            raise JobFailed(f"{self.path}: {exc}") from exc
         if y.shape != (len(x), *out_shape):
             raise InputError(
                 f"{self.path}: output {meta.output_name!r} has shape {y.shape} for a batch of "

@@ -263,5 +263,5 @@ def test_external_data_outside_the_model_folder_is_refused(tmp_path, location):
     (tmp_path / "models").mkdir()
     path = tmp_path / "models" / "g.onnx"
     path.write_bytes(model.SerializeToString())
-    with pytest.raises(InputError, match="refused: its weights reference external data"):
+    with pytest.raises(InputError, match=r"keeps its data in .*: refused: (an absolute|through)"):
         create_session(path, "cpu")
