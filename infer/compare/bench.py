@@ -168,8 +168,6 @@ def run_bench(
     """Benchmark the models of an export folder (or one .onnx file) against their checkpoint."""
     import torch
 
-    from ganport.train.checkpoint import versions
-
     options = options or BenchOptions()
     if options.provider == "auto":
         options = dataclasses.replace(options, provider=_auto_provider())
@@ -180,28 +178,7 @@ def run_bench(
     ref = load_reference(checkpoint, models, hint="give --checkpoint")
     metas = [_metadata(path, ref) for path in models]
     threads = options.threads or _usable_cpus()
-    report = BenchReport(
-        target=str(target),
-        checkpoint=ref.name,
-        checkpoint_sha256=ref.sha256,
-        provider=options.provider,
-        threads={},
-        settings={
-            "batch_sizes": list(options.batch_sizes),
-            "plan": asdict(options.plan),
-            "torch_compile": options.compile,
-            "precisions": list(options.precisions or DEFAULT_PRECISIONS[options.provider]),
-            "precision": "engines without a suffix run fp32 (TF32 off); *-tf32 the fp32 "
-            "model with TF32, *-fp16 and *-bf16 torch autocast or the *_fp16.onnx export, "
-            "*-int8 the *_int8.onnx export; each is checked at its precision's tolerance",
-            "matmul_size": options.matmul_size or MATMUL_SIZE[options.provider],
-            "floor": "FLOPs per batch / the faster of torch.mm and ONNX Runtime MatMul, "
-            "timed interleaved with the engines at the same threads; tf32, fp16 and bf16 "
-            "engines (on CUDA) against torch.mm at their own precision, int8 against fp32",
-        },
-        versions=_versions(versions()),
-        machine=_machine(),
-    )
+    report = _empty_report(target, ref, options)
     with _torch_settings(threads), torch.inference_mode(), tempfile.TemporaryDirectory() as tmp:
         report.threads = {
             "requested": threads,
@@ -223,6 +200,36 @@ def run_bench(
     report.machine["loadavg_end"] = _loadavg()
     report.seconds = round(time.perf_counter() - start, 3)
     return report
+
+
+def _empty_report(
+    target: str | os.PathLike[str], ref: Reference, options: BenchOptions
+) -> BenchReport:
+    """The report before any model ran: what was asked for, the versions and the machine."""
+    from ganport.train.checkpoint import versions
+
+    return BenchReport(
+        target=str(target),
+        checkpoint=ref.name,
+        checkpoint_sha256=ref.sha256,
+        provider=options.provider,
+        threads={},
+        settings={
+            "batch_sizes": list(options.batch_sizes),
+            "plan": asdict(options.plan),
+            "torch_compile": options.compile,
+            "precisions": list(options.precisions or DEFAULT_PRECISIONS[options.provider]),
+            "precision": "engines without a suffix run fp32 (TF32 off); *-tf32 the fp32 "
+            "model with TF32, *-fp16 and *-bf16 torch autocast or the *_fp16.onnx export, "
+            "*-int8 the *_int8.onnx export; each is checked at its precision's tolerance",
+            "matmul_size": options.matmul_size or MATMUL_SIZE[options.provider],
+            "floor": "FLOPs per batch / the faster of torch.mm and ONNX Runtime MatMul, "
+            "timed interleaved with the engines at the same threads; tf32, fp16 and bf16 "
+            "engines (on CUDA) against torch.mm at their own precision, int8 against fp32",
+        },
+        versions=_versions(versions()),
+        machine=_machine(),
+    )
 
 
 def int8_companion(path: Path) -> Path | None:
@@ -266,7 +273,7 @@ def _bench_model(
     path: Path,
     meta: ModelMetadata,
     module: Any,
-    matmul: dict[str, Callable[[], None]],
+    matmul: dict[str, tuple[str, Callable[[], None]]],
     threads: int,
     options: BenchOptions,
     report: BenchReport,
@@ -290,47 +297,17 @@ def _bench_model(
     if meta.static_batch:
         sizes = (meta.static_batch,)
         report.notes.append(f"{path.name} has a static batch of {meta.static_batch}: only it")
-    failed: dict[str, str] = {}
+    failed: dict[str, str] = {}  # engine -> why its first call failed (it is not retried)
     size = options.matmul_size or MATMUL_SIZE[options.provider]
     for batch in progress(sizes, desc=f"bench {path.name}", unit="batch size"):
         xs = _inputs(meta, batch, ref)
         reference = None if module is None else module(*(_torch_tensor(x) for x in xs)).numpy()
-        runners: dict[str, Runner] = {}
-        cells: dict[str, Cell] = {}
-        for engine in engines:
-            if engine.name in failed:
-                cells[engine.name] = Cell(engine.name, batch, "failed", failed[engine.name])
-                continue
-            cell, runner = _first_call(engine, xs, batch, reference)
-            cells[engine.name] = cell
-            if runner is None:
-                failed[engine.name] = cell.reason or "failed"
-            else:
-                runners[engine.name] = runner
+        cells, runners = _first_calls(engines, xs, batch, reference, failed)
         calls = {name: call for name, (_precision, call) in matmul.items()}
         timed = time_interleaved({**{n: r.run for n, r in runners.items()}, **calls}, options.plan)
         floors: dict[str, float] = {}  # precision -> floor ms of this batch
         if matmul:
-            rates = {name: 2 * size**3 / (timed[name].median_ms / 1e3) / 1e9 for name in matmul}
-            best = {name: 2 * size**3 / (timed[name].min_ms / 1e3) / 1e9 for name in matmul}
-            floor_rates: dict[str, float] = {}
-            for name, (precision, _call) in matmul.items():
-                floor_rates[precision] = max(floor_rates.get(precision, 0.0), rates[name])
-            floors = {p: flops * batch / rate / 1e6 for p, rate in floor_rates.items()}
-            result.matmul.append(
-                {
-                    "batch": batch,
-                    "size": size,
-                    "median_gflops": {name: round(rate, 2) for name, rate in rates.items()},
-                    "best_gflops": {name: round(rate, 2) for name, rate in best.items()},
-                    "floor_gflops": round(floor_rates.get("fp32", 0.0), 2),
-                    "floor_ms": floors.get("fp32"),
-                    "floor_gflops_by_precision": {
-                        p: round(rate, 2) for p, rate in floor_rates.items()
-                    },
-                    "floor_ms_by_precision": floors,
-                }
-            )
+            floors = _floors(matmul, timed, size, flops, batch, result)
         baseline = timed.get(BASELINE[options.provider])
         precision_of = {engine.name: engine.precision for engine in engines}
         for name, stats in timed.items():
@@ -342,6 +319,61 @@ def _bench_model(
                 _fill(cells[name], stats, flops, floor_ms, baseline)
         result.cells += list(cells.values())
     return result
+
+
+def _first_calls(
+    engines: list[Engine],
+    xs: tuple[np.ndarray, ...],
+    batch: int,
+    reference: np.ndarray | None,
+    failed: dict[str, str],
+) -> tuple[dict[str, Cell], dict[str, Runner]]:
+    """Each engine's cell at ``batch`` from its first call (checked against ``reference``)
+    and the runners to time; an engine that failed once (``failed``) is not called again."""
+    runners: dict[str, Runner] = {}
+    cells: dict[str, Cell] = {}
+    for engine in engines:
+        if engine.name in failed:
+            cells[engine.name] = Cell(engine.name, batch, "failed", failed[engine.name])
+            continue
+        cell, runner = _first_call(engine, xs, batch, reference)
+        cells[engine.name] = cell
+        if runner is None:
+            failed[engine.name] = cell.reason or "failed"
+        else:
+            runners[engine.name] = runner
+    return cells, runners
+
+
+def _floors(
+    matmul: dict[str, tuple[str, Callable[[], None]]],
+    timed: dict[str, Stats],
+    size: int,
+    flops: int,
+    batch: int,
+    result: ModelBench,
+) -> dict[str, float]:
+    """The floor of each precision at ``batch`` (precision -> ms): the model's FLOPs at the
+    fastest matmul rate of that precision; the matmul figures go into ``result``."""
+    rates = {name: 2 * size**3 / (timed[name].median_ms / 1e3) / 1e9 for name in matmul}
+    best = {name: 2 * size**3 / (timed[name].min_ms / 1e3) / 1e9 for name in matmul}
+    floor_rates: dict[str, float] = {}
+    for name, (precision, _call) in matmul.items():
+        floor_rates[precision] = max(floor_rates.get(precision, 0.0), rates[name])
+    floors = {p: flops * batch / rate / 1e6 for p, rate in floor_rates.items()}
+    result.matmul.append(
+        {
+            "batch": batch,
+            "size": size,
+            "median_gflops": {name: round(rate, 2) for name, rate in rates.items()},
+            "best_gflops": {name: round(rate, 2) for name, rate in best.items()},
+            "floor_gflops": round(floor_rates.get("fp32", 0.0), 2),
+            "floor_ms": floors.get("fp32"),
+            "floor_gflops_by_precision": {p: round(rate, 2) for p, rate in floor_rates.items()},
+            "floor_ms_by_precision": floors,
+        }
+    )
+    return floors
 
 
 def _engines(
