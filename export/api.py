@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -43,6 +42,7 @@ from ganport.export.quantize import (
 )
 from ganport.export.rewrite import gemm_stem, int8_form
 from ganport.export.runtimes import check_loadable
+from ganport.infer.runtime.session import create_session
 from ganport.train.adapt import (
     ContractDiscriminator,
     ContractGenerator,
@@ -375,7 +375,7 @@ def _run_checks(
         batch_sizes=sizes,
     )
     if options.int8 and meta.role == "generator" and report.passed and options.int8_judge:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session, _ = create_session(path, "cpu")
 
         def candidate(z: np.ndarray) -> np.ndarray:
             return session.run(None, {meta.input_name: z})[0]

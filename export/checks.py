@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from ganport.core.tolerance import CHECK_BATCH_SIZES, compare, profile_for
+from ganport.infer.runtime.session import create_session
 
 DEFAULT_BATCH_SIZES = CHECK_BATCH_SIZES
 
@@ -78,7 +78,7 @@ def check_export(
     if not static_batch and not report.symbolic_batch:
         report.fail(f"batch axis is fixed at {first_dim.dim_value}, expected a symbolic 'batch'")
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session, _ = create_session(path, "cpu")
     names = [arg.name for arg in session.get_inputs()]
     sizes = [static_batch] if static_batch else list(batch_sizes)
     for batch in sizes:

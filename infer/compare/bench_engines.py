@@ -23,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ganport.core.errors import InputError
-from ganport.infer.runtime.session import CPU, CUDA, create_session
+from ganport.infer.runtime.session import CUDA, create_session
 
 # ORT's CPU thread pool, two ways, both timed. Its default: workers spin between parallel
 # sections, fastest on an idle machine. "nospin": workers sleep and work is handed out in
@@ -168,19 +168,15 @@ def ort_cpu_engine(
 ) -> Engine:
     """ONNX Runtime's CPU provider with IO binding on preallocated host buffers.
 
-    The session starts from ``create_session`` (``threads`` intra-op
-    threads, sequential execution so no inter-op pool, every graph optimisation): what
-    ``ganport sample`` runs. Configurations other than ORT's default add their session
-    config entries (``ORT_CPU_CONFIGS[config]``) to those options, as create_session takes
-    none. An int8 model's engine is named ``<config>-int8``.
+    The session comes from ``create_session`` (``threads`` intra-op threads, sequential
+    execution so no inter-op pool, every graph optimisation): what ``ganport sample``
+    runs, plus the configuration's session config entries (``ORT_CPU_CONFIGS[config]``).
+    An int8 model's engine is named ``<config>-int8``.
     """
     start = time.perf_counter()
-    session, _ = create_session(path, "cpu", intra_op_threads=threads)
-    if ORT_CPU_CONFIGS[config]:
-        options = session.get_session_options()
-        for key, value in ORT_CPU_CONFIGS[config].items():
-            options.add_session_config_entry(key, value)
-        session = ort.InferenceSession(str(path), options, providers=[CPU])
+    session, _ = create_session(
+        path, "cpu", intra_op_threads=threads, config_entries=ORT_CPU_CONFIGS[config]
+    )
     setup = time.perf_counter() - start
     name = engine_name(config, precision)
     settings = {**_ort_settings(session), "model": path.name, "precision": precision}
@@ -211,10 +207,14 @@ def ort_cuda_engine(path: Path, threads: int, cuda_graph: bool, precision: str =
         return Engine(name, "cuda", _ort_binder(session, "cuda"), setup, settings, precision)
 
     def bind(xs: tuple[np.ndarray, ...]) -> Runner:
-        # create_session takes no enable_cuda_graph; the CUDA libraries are loaded by now.
-        options = session.get_session_options()
-        provider = {**_cuda_options(session), "enable_cuda_graph": "1"}
-        graphed = ort.InferenceSession(str(path), options, providers=[(CUDA, provider)])
+        graphed, _ = create_session(
+            path,
+            "cuda",
+            cudnn_conv_algo_search="EXHAUSTIVE",
+            use_tf32=precision == "tf32",
+            intra_op_threads=threads,
+            enable_cuda_graph=True,
+        )
         return _ort_binder(graphed, "cuda", probe=session)(xs)
 
     settings["enable_cuda_graph"] = "1"

@@ -72,12 +72,17 @@ def create_session(
     use_tf32: bool = False,
     intra_op_threads: int | None = None,
     graph_optimization_level: str = "all",
+    config_entries: Mapping[str, str] | None = None,
+    enable_cuda_graph: bool = False,
 ) -> tuple[ort.InferenceSession, str]:
     """Load an ONNX model on ``provider`` (auto, cuda or cpu); return the session and who runs it.
 
-    CUDA defaults favour reproducibility: HEURISTIC convolution search (EXHAUSTIVE
-    re-benchmarks for every new batch size) and TF32 off so results match torch's
-    float32. ``intra_op_threads`` None or 0 leaves ORT's own choice.
+    The one place the product makes sessions, so provider checks, threads, external data
+    and error messages are the same everywhere. CUDA defaults favour reproducibility:
+    HEURISTIC convolution search (EXHAUSTIVE re-benchmarks for every new batch size) and
+    TF32 off so results match torch's float32. ``intra_op_threads`` None or 0 leaves ORT's
+    own choice; ``config_entries`` are ORT session config entries (e.g. thread spinning);
+    ``enable_cuda_graph`` makes the CUDA provider capture and replay one input shape.
     """
     _check_options(
         provider, cudnn_conv_algo_search, graph_optimization_level, intra_op_threads, device_id
@@ -89,6 +94,8 @@ def create_session(
     options.log_severity_level = 3  # errors only: the provider check below speaks for ORT
     if intra_op_threads:
         options.intra_op_num_threads = intra_op_threads
+    for key, value in (config_entries or {}).items():
+        options.add_session_config_entry(key, value)
 
     if provider in ("auto", "cuda") and CUDA in ort.get_available_providers():
         cuda_options = {
@@ -96,6 +103,8 @@ def create_session(
             "cudnn_conv_algo_search": cudnn_conv_algo_search,
             "use_tf32": "1" if use_tf32 else "0",
         }
+        if enable_cuda_graph:
+            cuda_options["enable_cuda_graph"] = "1"
         preload_report = _preload_cuda_libraries()
         with quiet_ort_logs():
             session = _load(model, options, [(CUDA, cuda_options)])
