@@ -589,3 +589,34 @@ def test_a_discriminator_that_ends_in_a_sigmoid_gives_its_probability_on_the_pag
         with pytest.raises(Exception, match="takes no labels"):
             call(page, f"x => window.ganport.score(x, {n}, 0)", want)
         assert page.errors == []
+
+
+# Calls the page's API the moment window.ganport exists, before the models have loaded.
+EARLY_CALLS = """
+Object.defineProperty(window, 'ganport', {
+  configurable: true,
+  set(api) {
+    Object.defineProperty(window, 'ganport', { value: api, configurable: true });
+    let latentError = null;
+    try { api.latent(0, 1); } catch (e) { latentError = e.message; }
+    window.early = {
+      latentError,
+      images: api.generate(new Float32Array(NZ).fill(0.5), 1).then(Array.from, e => e.message),
+    };
+  },
+});
+"""
+
+
+def test_api_calls_before_the_models_load_wait_or_say_so(
+    browser: Any, dcgan28_export: Path, tmp_path: Path
+):
+    site = build(dcgan28_export, tmp_path / "site", discriminator=False)
+    generator = Generator(dcgan28_export / "generator.onnx", provider="cpu")
+    init = EARLY_CALLS.replace("NZ", str(generator.nz))
+    with opened(browser, site, init=init) as page:
+        assert "await window.ganport.ready first" in page.evaluate("window.early.latentError")
+        images = np.array(page.evaluate("window.early.images"), np.float64)
+        want = generator.generate(np.full((1, generator.nz), 0.5, np.float32))
+        assert np.abs(images.reshape(want.shape) - want).max() <= 1e-5
+        assert page.errors == []

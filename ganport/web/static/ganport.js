@@ -41,10 +41,11 @@ const api = {
   info: null,
   lastBatch: null,
   shown: null, // the grid's seed, class, z, labels, images and D scores
-  generate,
-  score,
+  // Called before the models are loaded, generate and score wait for `ready`.
+  generate: whenReady(generate),
+  score: whenReady(score),
   // numpy's default_rng(seed).standard_normal((n, nz), float32): `ganport sample --seed`'s z.
-  latent: (seed, n) => standardNormal(seed, n * site.models.generator.metadata.nz),
+  latent: (seed, n) => standardNormal(seed, n * loadedSite().models.generator.metadata.nz),
   latentOfClass: (z, n, k) => latent.latentOfClass(z, n, classes(), k, shares()),
   classOfLatent: (z, n) => latent.classOfLatent(z, n, classes(), shares()),
   classEdges: () => latent.classEdges(classes(), shares()),
@@ -441,7 +442,22 @@ function imageDims(n) {
 }
 
 function classes() {
-  return site.models.generator.metadata.classes;
+  return loadedSite().models.generator.metadata.classes;
+}
+
+/** An API call that needs the models: it runs once `ready` has settled (and fails as
+ * `ready` did, if the site cannot run). */
+function whenReady(fn) {
+  return async (...args) => {
+    await api.ready;
+    return fn(...args);
+  };
+}
+
+/** site.json once loaded; the synchronous API says what to wait for before that. */
+function loadedSite() {
+  if (!site) throw new Error('ganport is still loading the site: await window.ganport.ready first');
+  return site;
 }
 
 /** Whether `role`'s model takes its class as a second input, `labels`. */
@@ -457,7 +473,7 @@ function outputName(role) {
 
 /** How often z[:, 0] draws each class (a run on modes), or null for equally often. */
 function shares() {
-  return site.models.generator.metadata.class_shares ?? null;
+  return loadedSite().models.generator.metadata.class_shares ?? null;
 }
 
 /** The seed in field `id` as a BigInt: any non-negative integer, as numpy takes. */
