@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 import torch
 from torch import nn
@@ -244,69 +244,94 @@ class Trainer:
         ``class_acc_real`` and ``class_acc_fake``, the share of real and generated images
         whose auxiliary class head names their class.
         """
-        cfg = self.config
         self._follow_lr_schedule()
+        indices, real, z = self._draw_batch()
+        fake = self.generator(z)
+        if self.config.model.classes:
+            real_by = (to_device(self.labels[indices], self.device),)
+            fake_by = (self.generator.latent_class.index(z),)
+        else:
+            real_by, fake_by = self.label_inputs(indices, z)
+        d_loss, watched = self._update_d(real, fake.detach(), real_by, fake_by)
+        losses = {"d_loss": d_loss}
+        if (self.step + 1) % self.config.n_critic == 0:
+            losses["g_loss"] = self._update_g(z, fake, fake_by)
+        self.step += 1
+        return {**losses, **watched}
+
+    def _draw_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This step's batch (indices, real images on the device) and latents, the shard
+        of this process."""
+        cfg = self.config
         indices = self.dist.shard(self.batch_indices(self.step))
         indices = to_device(indices, self.images.device)
         real = to_device(self.images[indices], self.device)
         z = torch.randn(cfg.batch_size, cfg.model.nz, generator=self.noise)
         if cfg.mode_seeking and cfg.model.classes:
             z = paired_latents(z)
-        z = to_device(self.dist.shard(z), self.device)
-        fake = self.generator(z)
+        return indices, real, to_device(self.dist.shard(z), self.device)
 
+    def _update_d(
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        real_by: tuple[torch.Tensor, ...],
+        fake_by: tuple[torch.Tensor, ...],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's update on a real and a (detached) generated batch: its loss, with the
+        regularisers the recipe asks for, and what is watched of D."""
+        cfg = self.config
         self.opt_d.zero_grad(set_to_none=True)
         r1_now = cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0
         real_seen = self.seen_by_d(real).requires_grad_(r1_now)
         if cfg.model.classes:
-            real_labels = to_device(self.labels[indices], self.device)
-            fake_labels = self.generator.latent_class.index(z)
             real_heads = self.discriminator.heads(real_seen)
-            fake_heads = self.discriminator.heads(self.seen_by_d(fake.detach()))
+            fake_heads = self.discriminator.heads(self.seen_by_d(fake))
             real_logits, fake_logits = real_heads.logits, fake_heads.logits
             d_loss = self.d_loss_fn(real_logits, fake_logits) + d_class_loss(
-                real_heads, fake_heads, real_labels, fake_labels
+                real_heads, fake_heads, *real_by, *fake_by
             )
             watched = {
-                "class_acc_real": _accuracy(real_heads.classes, real_labels),
-                "class_acc_fake": _accuracy(fake_heads.classes, fake_labels),
+                "class_acc_real": _accuracy(real_heads.classes, *real_by),
+                "class_acc_fake": _accuracy(fake_heads.classes, *fake_by),
             }
         else:
-            real_by, fake_by = self.label_inputs(indices, z)
             real_logits = self.discriminator(real_seen, *real_by)
-            fake_logits = self.discriminator(self.seen_by_d(fake.detach()), *fake_by)
+            fake_logits = self.discriminator(self.seen_by_d(fake), *fake_by)
             d_loss = self.d_loss_fn(real_logits, fake_logits)
             watched = {}
         if cfg.loss == "wgan-gp":
             alpha = torch.rand((cfg.batch_size, 1, 1, 1), generator=self.noise)
             alpha = to_device(self.dist.shard(alpha), self.device)
             d_loss = d_loss + cfg.gp_lambda * gradient_penalty(
-                self.discriminator, real, fake.detach(), alpha=alpha
+                self.discriminator, real, fake, alpha=alpha
             )
         if r1_now:
             weight = cfg.r1_gamma / 2 * cfg.r1_every
             d_loss = d_loss + weight * r1_penalty(real_logits, real_seen)
         d_loss.backward()
         self.opt_d.step()
-        losses = {"d_loss": d_loss.detach()}
         watched |= {"d_real": _mean_sigmoid(real_logits), "d_fake": _mean_sigmoid(fake_logits)}
+        return d_loss.detach(), watched
 
-        if (self.step + 1) % cfg.n_critic == 0:
-            self.opt_g.zero_grad(set_to_none=True)
-            with _frozen(self.discriminator):
-                if cfg.model.classes:
-                    heads = self.discriminator.heads(self.seen_by_d(fake))
-                    g_loss = self.g_loss_fn(heads.logits) + g_class_loss(heads, fake_labels)
-                else:
-                    g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake), *fake_by))
-                if cfg.mode_seeking:
-                    g_loss = g_loss + cfg.mode_seeking * mode_seeking_loss(z, fake)
-                g_loss.backward()
-            self.opt_g.step()
-            self.update_ema()
-            losses["g_loss"] = g_loss.detach()
-        self.step += 1
-        return {**losses, **watched}
+    def _update_g(
+        self, z: torch.Tensor, fake: torch.Tensor, fake_by: tuple[torch.Tensor, ...]
+    ) -> torch.Tensor:
+        """G's update through a frozen D, then the EMA of G; its loss."""
+        cfg = self.config
+        self.opt_g.zero_grad(set_to_none=True)
+        with _frozen(self.discriminator):
+            if cfg.model.classes:
+                heads = self.discriminator.heads(self.seen_by_d(fake))
+                g_loss = self.g_loss_fn(heads.logits) + g_class_loss(heads, *fake_by)
+            else:
+                g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake), *fake_by))
+            if cfg.mode_seeking:
+                g_loss = g_loss + cfg.mode_seeking * mode_seeking_loss(z, fake)
+            g_loss.backward()
+        self.opt_g.step()
+        self.update_ema()
+        return g_loss.detach()
 
     def label_inputs(
         self, indices: torch.Tensor, z: torch.Tensor
@@ -460,6 +485,65 @@ def _with_shares(config: TrainConfig, shares: tuple[float, ...] | None) -> Train
 
 
 def _train(trainer: Trainer, options: RunOptions, resumed: Checkpoint | None) -> RunResult:
+    """The run's loop: step D (and G), log, sample and evaluate, checkpoint; until the
+    target step or a stop signal."""
+    dist = trainer.dist
+    out = Path(options.out)
+    ckpt_path = out / CHECKPOINT_NAME
+    target = _begin(trainer, options, resumed)
+    result = RunResult(ckpt_path, trainer.step, trainer.step // trainer.steps_per_epoch, 0.0, {})
+    result.rank = dist.rank
+    if trainer.step >= target:
+        result.last_losses = trainer.last_losses
+        return result
+
+    evaluate = _evaluator(trainer, options) if dist.is_main else None
+    start = time.perf_counter()
+    saved_at = trainer.step
+
+    def kept() -> str:
+        return _kept(ckpt_path, saved_at)
+
+    with (
+        _stop_signals() as stop,
+        _run_log(trainer, options, target) as log,
+        dist.peer_failures(kept),
+    ):
+        pending: list[dict[str, torch.Tensor]] = []  # steps whose values are still queued
+        while trainer.step < target and stop.signal is None:
+            pending.append(trainer.queue_step())
+            step = trainer.step
+            epoch_done = step % trainer.steps_per_epoch == 0
+            periodic = bool(options.checkpoint_every) and step % options.checkpoint_every == 0
+            evaluating = evaluate is not None and step % options.eval_every == 0
+            if len(pending) < options.host_sync_every and not (
+                epoch_done or periodic or evaluating or step == target
+            ):
+                continue
+            # The global batch's values of each pending step, and any rank's stop signal.
+            logged, stop.signal = dist.agree(values_on_host(pending), stop.received)
+            log.steps(logged, step - len(pending) + 1, kept)
+            pending.clear()
+            if epoch_done and dist.is_main:
+                result.sample_grids.append(log.epoch_grid(step))
+            if evaluating:
+                _record_evaluation(trainer, evaluate(), step, log, options)
+            if epoch_done or periodic:
+                _save(trainer, ckpt_path, options.keep)
+                saved_at = step
+        if saved_at != trainer.step:
+            _save(trainer, ckpt_path, options.keep)
+    result.step = trainer.step
+    result.epoch = trainer.step // trainer.steps_per_epoch
+    result.seconds = time.perf_counter() - start
+    result.last_losses = dict(trainer.last_losses)
+    result.interrupted_by = stop.signal
+    return result
+
+
+def _begin(trainer: Trainer, options: RunOptions, resumed: Checkpoint | None) -> int:
+    """Make the run folder and the trainer ready (the resumed state loaded, the metrics
+    log cut back to it, G and D wrapped for the processes) and return the target step."""
     dist = trainer.dist
     out = Path(options.out)
     ckpt_path = out / CHECKPOINT_NAME
@@ -475,101 +559,99 @@ def _train(trainer: Trainer, options: RunOptions, resumed: Checkpoint | None) ->
             )
         target = _target_steps(options, trainer.steps_per_epoch)
         trainer.total_steps = target
-        metrics_path = out / METRICS_NAME
         if dist.is_main:
-            _truncate_metrics(metrics_path, trainer.step)
+            _truncate_metrics(out / METRICS_NAME, trainer.step)
         trainer.generator = dist.wrap(trainer.generator, trainer.device, options.sync_bn)
         trainer.discriminator = dist.wrap(trainer.discriminator, trainer.device, options.sync_bn)
-    result = RunResult(ckpt_path, trainer.step, trainer.step // trainer.steps_per_epoch, 0.0, {})
-    result.rank = dist.rank
-    if trainer.step >= target:
-        result.last_losses = trainer.last_losses
-        return result
+    return target
 
-    evaluate = _evaluator(trainer, options) if dist.is_main else None
-    start = time.perf_counter()
-    saved_at = trainer.step
+
+@dataclass
+class _RunLog:
+    """Where a run's values and grids go: metrics.jsonl (os.devnull on ranks other than
+    0), TensorBoard when asked for, and the progress bar."""
+
+    trainer: Trainer
+    out: Path
+    file: IO[str]
+    board: TensorBoardLog | None
+    bar: tqdm
+
+    def steps(self, logged: list[dict[str, float]], first: int, kept: Callable[[], str]) -> None:
+        """The values of the steps from ``first`` on, one metrics line each; a non-finite
+        value ends the run (``kept()`` says which checkpoint is left)."""
+        trainer = self.trainer
+        for at, losses in enumerate(logged, start=first):
+            if not all(math.isfinite(v) for v in losses.values()):
+                raise trainer.dist.everywhere(
+                    JobFailed(
+                        f"loss became non-finite at step {at} ({_fmt(losses)}); "
+                        f"training stopped; {kept()}"
+                    )
+                )
+            trainer.note_losses(losses)
+            record = {
+                "step": at,
+                "epoch": (at - 1) // trainer.steps_per_epoch,
+                "world_size": trainer.dist.world_size,
+            }
+            self.file.write(json.dumps({**record, **losses, "time": round(time.time(), 3)}) + "\n")
+            if self.board is not None:
+                self.board.scalars(at, losses)
+        self.file.flush()
+        self.bar.update(len(logged))
+        self.bar.set_postfix(_fmt(trainer.last_losses), refresh=False)
+
+    def epoch_grid(self, step: int) -> Path:
+        """The fixed-noise grid of the epoch that ends at ``step``."""
+        epoch = step // self.trainer.steps_per_epoch
+        grid = self.trainer.sample_grid(self.out / "samples" / f"epoch_{epoch:03d}.png")
+        if self.board is not None:
+            self.board.grid(step, grid)
+        return grid
+
+    def evaluation(self, step: int, fid: float, samples: int) -> None:
+        self.file.write(
+            json.dumps(
+                {
+                    "step": step,
+                    "fid": round(fid, 4),
+                    "eval_samples": samples,
+                    "world_size": self.trainer.dist.world_size,
+                }
+            )
+            + "\n"
+        )
+        if self.board is not None:
+            self.board.scalars(step, {"fid": round(fid, 4)})
+
+
+@contextmanager
+def _run_log(trainer: Trainer, options: RunOptions, target: int) -> Iterator[_RunLog]:
+    """The run's log, its files open (rank 0's) and its bar drawn for the run's length."""
+    main = trainer.dist.is_main
+    out = Path(options.out)
     with (
-        _stop_signals() as stop,
-        open(metrics_path if dist.is_main else os.devnull, "a", encoding="utf-8") as log,
-        _board(options.tensorboard and dist.is_main, out, trainer.step) as board,
+        open(out / METRICS_NAME if main else os.devnull, "a", encoding="utf-8") as file,
+        _board(options.tensorboard and main, out, trainer.step) as board,
         tqdm(
             total=target,
             initial=trainer.step,
-            disable=_no_bar(options) if dist.is_main else True,
+            disable=_no_bar(options) if main else True,
             unit="step",
         ) as bar,
-        dist.peer_failures(lambda: _kept(ckpt_path, saved_at)),
     ):
-        pending: list[dict[str, torch.Tensor]] = []  # steps whose values are still queued
-        while trainer.step < target and stop.signal is None:
-            pending.append(trainer.queue_step())
-            step = trainer.step
-            epoch_done = step % trainer.steps_per_epoch == 0
-            periodic = bool(options.checkpoint_every) and step % options.checkpoint_every == 0
-            evaluating = evaluate is not None and step % options.eval_every == 0
-            if len(pending) < options.host_sync_every and not (
-                epoch_done or periodic or evaluating or step == target
-            ):
-                continue
-            # The global batch's values of each pending step, and any rank's stop signal.
-            logged, stop.signal = dist.agree(values_on_host(pending), stop.received)
-            for at, losses in enumerate(logged, start=step - len(pending) + 1):
-                if not all(math.isfinite(v) for v in losses.values()):
-                    raise dist.everywhere(
-                        JobFailed(
-                            f"loss became non-finite at step {at} ({_fmt(losses)}); "
-                            f"training stopped; {_kept(ckpt_path, saved_at)}"
-                        )
-                    )
-                trainer.note_losses(losses)
-                record = {
-                    "step": at,
-                    "epoch": (at - 1) // trainer.steps_per_epoch,
-                    "world_size": dist.world_size,
-                }
-                log.write(json.dumps({**record, **losses, "time": round(time.time(), 3)}) + "\n")
-                if board is not None:
-                    board.scalars(at, losses)
-            log.flush()
-            pending.clear()
-            bar.update(len(logged))
-            bar.set_postfix(_fmt(trainer.last_losses), refresh=False)
-            if epoch_done and dist.is_main:
-                epoch = step // trainer.steps_per_epoch
-                grid = trainer.sample_grid(out / "samples" / f"epoch_{epoch:03d}.png")
-                result.sample_grids.append(grid)
-                if board is not None:
-                    board.grid(step, grid)
-            if evaluating:
-                fid = evaluate()
-                log.write(
-                    json.dumps(
-                        {
-                            "step": step,
-                            "fid": round(fid, 4),
-                            "eval_samples": options.evaluator.samples,
-                            "world_size": dist.world_size,
-                        }
-                    )
-                    + "\n"
-                )
-                if board is not None:
-                    board.scalars(step, {"fid": round(fid, 4)})
-                if fid < trainer.best_fid:
-                    trainer.best_fid = fid
-                    save_checkpoint(out / BEST_NAME, {**trainer.state_dict(), "fid": fid})
-            if epoch_done or periodic:
-                _save(trainer, ckpt_path, options.keep)
-                saved_at = step
-        if saved_at != trainer.step:
-            _save(trainer, ckpt_path, options.keep)
-    result.step = trainer.step
-    result.epoch = trainer.step // trainer.steps_per_epoch
-    result.seconds = time.perf_counter() - start
-    result.last_losses = dict(trainer.last_losses)
-    result.interrupted_by = stop.signal
-    return result
+        yield _RunLog(trainer, out, file, board, bar)
+
+
+def _record_evaluation(
+    trainer: Trainer, fid: float, step: int, log: _RunLog, options: RunOptions
+) -> None:
+    """Log an evaluation; a new best is kept as checkpoint_best.pt."""
+    log.evaluation(step, fid, options.evaluator.samples)
+    if fid < trainer.best_fid:
+        trainer.best_fid = fid
+        save_checkpoint(Path(options.out) / BEST_NAME, {**trainer.state_dict(), "fid": fid})
 
 
 def values_on_host(steps: list[dict[str, torch.Tensor]]) -> list[dict[str, float]]:

@@ -19,7 +19,7 @@ from ganport.cli.options import (
 from ganport.cli.training import exit_if_interrupted, run_config
 
 if TYPE_CHECKING:
-    from ganport.train import ModelConfig
+    from ganport.pipeline import PipelineResult
 
 
 @click.command("pipeline")
@@ -58,13 +58,7 @@ def pipeline_command(
 ) -> None:
     """Train a GAN, export it, sample it on ONNX Runtime and check parity with torch."""
     from ganport.core.errors import JobFailed
-    from ganport.core.images import save_grid
-    from ganport.export import export_checkpoint
-    from ganport.infer import Generator
-    from ganport.infer.compare.parity import run_parity
-    from ganport.infer.compare.parity_report import summary_table, write_junit, write_report
-    from ganport.train import RunOptions, train
-    from ganport.train.curves import plot_curves
+    from ganport.pipeline import run
 
     started = time.perf_counter()
     config, dataset = run_config(
@@ -77,54 +71,42 @@ def pipeline_command(
         modes=modes,
         seed=seed,
     )
-    epochs = epochs or config.recipe_epochs()
-    click.echo(
-        f"[1/4] train {config.model.arch} {config.model.image_size}px on {config.data} "
-        f"({len(dataset)} images, {epochs} epochs, {_conditioning(config.model)})"
+    done = run(
+        config,
+        dataset,
+        out,
+        epochs=epochs or config.recipe_epochs(),
+        seed=seed,
+        device=device,
+        provider=provider,
+        tensorboard=tensorboard,
+        resume=resume,
+        say=click.echo,
     )
-    options = RunOptions(out=out, epochs=epochs, device=device, tensorboard=tensorboard)
-    result = train(config, dataset, options, resume=resume)
-    curves = plot_curves(out)
-    exit_if_interrupted(result, out)
+    exit_if_interrupted(done.training, out)
+    _summary(done, out, tensorboard, time.perf_counter() - started)
+    if not done.parity.passed:
+        raise JobFailed(f"parity failed: {done.parity.failures()[0]}")
 
-    click.echo("[2/4] export to ONNX")
-    onnx_dir = out / "onnx"
-    manifest = export_checkpoint(result.checkpoint, onnx_dir)
 
-    click.echo("[3/4] sample through ONNX Runtime")
-    generator = Generator(onnx_dir / "generator.onnx", provider=provider)
-    grid = out / "samples_onnx.png"
-    save_grid(generator.sample(64, seed=seed), grid)
-
-    click.echo("[4/4] parity torch ↔ ONNX Runtime")
-    report = run_parity(result.checkpoint, onnx_dir, provider=provider)
-    write_report(report, out / "parity.json")
-    write_junit(report, out / "parity.xml")
-    click.echo(summary_table(report))
-
+def _summary(done: PipelineResult, out: Path, tensorboard: bool, seconds: float) -> None:
+    """Where each stage's files are, with the training's last losses and parity's verdict."""
+    result = done.training
     losses = "  ".join(f"{k}={v:.3f}" for k, v in result.last_losses.items())
-    sizes = ", ".join(f"{m.file} {m.size_bytes / 1e6:.2f} MB" for m in manifest.models)
+    sizes = ", ".join(f"{m.file} {m.size_bytes / 1e6:.2f} MB" for m in done.manifest.models)
     click.echo("")
     click.echo(f"training     step {result.step}, {result.seconds:.0f}s, {losses}")
     click.echo(f"checkpoint   {result.checkpoint}")
     click.echo(f"metrics      {out / 'metrics.jsonl'}")
-    click.echo(f"curves       {curves}")
+    click.echo(f"curves       {done.curves}")
     if tensorboard:
         click.echo(f"tensorboard  tensorboard --logdir {out / 'tensorboard'}")
     if result.sample_grids:
         click.echo(f"torch grid   {result.sample_grids[-1]}")
-    click.echo(f"onnx models  {onnx_dir} ({sizes})")
-    click.echo(f"onnx grid    {grid} (on {generator.provider})")
+    click.echo(f"onnx models  {done.onnx_dir} ({sizes})")
+    click.echo(f"onnx grid    {done.grid} (on {done.provider})")
     click.echo(
-        f"parity       {'PASS' if report.passed else 'FAIL'}: {out / 'parity.json'}, "
+        f"parity       {'PASS' if done.parity.passed else 'FAIL'}: {out / 'parity.json'}, "
         f"{out / 'parity.xml'}"
     )
-    click.echo(f"total        {time.perf_counter() - started:.0f}s")
-    if not report.passed:
-        raise JobFailed(f"parity failed: {report.failures()[0]}")
-
-
-def _conditioning(model: ModelConfig) -> str:
-    if model.class_source == "clusters":
-        return f"unconditional, {model.classes} k-means modes"
-    return f"conditional on {model.classes} classes" if model.classes else "unconditional"
+    click.echo(f"total        {seconds:.0f}s")

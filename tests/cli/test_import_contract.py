@@ -37,6 +37,15 @@ LAYERS = {
         "ganport.infer.compare",
     },
     "ganport.web": {"ganport.core", "ganport.infer.runtime", "ganport.web"},
+    "ganport.pipeline": {
+        "ganport.core",
+        "ganport.infer",
+        "ganport.infer.runtime",
+        "ganport.train",
+        "ganport.export",
+        "ganport.infer.compare",
+        "ganport.pipeline",
+    },
     "ganport.cli": {
         "ganport.core",
         "ganport.web",
@@ -45,6 +54,7 @@ LAYERS = {
         "ganport.train",
         "ganport.export",
         "ganport.infer.compare",
+        "ganport.pipeline",
         "ganport.cli",
     },
 }
