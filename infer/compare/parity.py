@@ -188,13 +188,27 @@ def run_parity(
     ``distribution_samples`` samples of it and of the checkpoint's generator on the feature
     network of the run's data set (``feature_net``, else the cached one in ``cache_dir``).
     """
-    import torch
-
-    from ganport.train.checkpoint import versions
-
     start = time.perf_counter()
     models = find_models(target)
     ref = load_reference(checkpoint, models)
+    report = _new_report(ref, provider)
+    real = ref.real_images(max(batch_sizes))
+    if real is None:
+        what = f"data set {ref.data!r} is not on this machine" if ref.data else "no data set"
+        images = "generator samples" if ref.generator() is not None else "uniform noise images"
+        report.notes.append(f"{what}: D is compared on {images} only")
+    for path in models:
+        model = _open_model(path, ref, provider, use_tf32, atol, rtol, report)
+        judge = (distribution_samples, feature_net, cache_dir)
+        _compare_model(model, ref, real, batch_sizes, seeds, sweep_samples, judge, report)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _new_report(ref: Reference, provider: str) -> ParityReport:
+    """The report before any case ran, with the versions behind it."""
+    from ganport.train.checkpoint import versions
+
     report = ParityReport(ref.name, ref.sha256, provider)
     report.versions = {
         **versions(),
@@ -202,45 +216,68 @@ def run_parity(
         "onnx": onnx.__version__,
         "platform": platform.platform(),
     }
-    real = ref.real_images(max(batch_sizes))
-    if real is None:
-        what = f"data set {ref.data!r} is not on this machine" if ref.data else "no data set"
-        images = "generator samples" if ref.generator() is not None else "uniform noise images"
-        report.notes.append(f"{what}: D is compared on {images} only")
-    for path in models:
-        session, ran = create_session(path, provider, use_tf32=use_tf32)
-        meta = session_metadata(session, str(path))
-        tol = profile_for(meta.precision, ran, use_tf32, atol, rtol)
-        report.tolerances[path.name] = {**tol.to_dict(), "provider": ran}
-        expected = ref.sha256_of(meta.role)
-        if meta.source_sha256 and expected and meta.source_sha256 != expected:
-            report.problems.append(
-                f"{path.name} was exported from sha256 {meta.source_sha256[:12]}…, not from "
-                f"{Path(ref.name).name}'s {meta.role} (sha256 {expected[:12]}…): the ONNX and "
-                "the torch model do not belong together"
-            )
-        model = _Model(path, meta, session, ran, ref.module(meta), tol)
-        sizes = (meta.static_batch,) if meta.static_batch else batch_sizes
-        sweep_batch = meta.static_batch or SWEEP_BATCH
-        # The bar counts the cases' (batch, seed) pairs, then the sweep's batches.
-        work = len(sizes) * len(seeds) + -(-sweep_samples // sweep_batch)
-        with torch.no_grad(), progress(total=work, desc=f"parity {path.name}") as bar:
-            for batch in sizes:
-                for seed in seeds:
-                    for kind, xs in _inputs(meta, ref, real, batch, seed):
-                        report.cases.append(_case(model, xs, batch, seed, kind))
-                    bar.update(1)
-            if sweep_samples:
-                report.sweeps.append(_sweep(model, ref, sweep_samples, bar.update))
-            if meta.precision == "int8" and meta.role == "generator" and distribution_samples:
-                judge = (distribution_samples, feature_net, cache_dir)
-                judged = _distribution(ref, model, *judge)
-                if isinstance(judged, str):
-                    report.notes.append(f"{path.name}: {judged}")
-                else:
-                    report.distributions[path.name] = judged
-    report.seconds = time.perf_counter() - start
     return report
+
+
+def _open_model(
+    path: Path,
+    ref: Reference,
+    provider: str,
+    use_tf32: bool,
+    atol: float | None,
+    rtol: float | None,
+    report: ParityReport,
+) -> _Model:
+    """One file on ONNX Runtime beside its torch model, at the tolerance of its precision
+    and the provider that ran; a file exported from another model is a problem."""
+    session, ran = create_session(path, provider, use_tf32=use_tf32)
+    meta = session_metadata(session, str(path))
+    tol = profile_for(meta.precision, ran, use_tf32, atol, rtol)
+    report.tolerances[path.name] = {**tol.to_dict(), "provider": ran}
+    expected = ref.sha256_of(meta.role)
+    if meta.source_sha256 and expected and meta.source_sha256 != expected:
+        report.problems.append(
+            f"{path.name} was exported from sha256 {meta.source_sha256[:12]}…, not from "
+            f"{Path(ref.name).name}'s {meta.role} (sha256 {expected[:12]}…): the ONNX and "
+            "the torch model do not belong together"
+        )
+    return _Model(path, meta, session, ran, ref.module(meta), tol)
+
+
+def _compare_model(
+    model: _Model,
+    ref: Reference,
+    real: np.ndarray | None,
+    batch_sizes: tuple[int, ...],
+    seeds: tuple[int, ...],
+    sweep_samples: int,
+    judge: tuple[int, Any, str | os.PathLike[str] | None],
+    report: ParityReport,
+) -> None:
+    """Run one model's cases (each batch size, seed and kind of input), its sweep and, for
+    an int8 generator, its distribution judgement (``judge``: samples, feature network,
+    cache folder) into ``report``."""
+    import torch
+
+    meta, path = model.meta, model.path
+    sizes = (meta.static_batch,) if meta.static_batch else batch_sizes
+    sweep_batch = meta.static_batch or SWEEP_BATCH
+    # The bar counts the cases' (batch, seed) pairs, then the sweep's batches.
+    work = len(sizes) * len(seeds) + -(-sweep_samples // sweep_batch)
+    with torch.no_grad(), progress(total=work, desc=f"parity {path.name}") as bar:
+        for batch in sizes:
+            for seed in seeds:
+                for kind, xs in _inputs(meta, ref, real, batch, seed):
+                    report.cases.append(_case(model, xs, batch, seed, kind))
+                bar.update(1)
+        if sweep_samples:
+            report.sweeps.append(_sweep(model, ref, sweep_samples, bar.update))
+        if meta.precision == "int8" and meta.role == "generator" and judge[0]:
+            judged = _distribution(ref, model, *judge)
+            if isinstance(judged, str):
+                report.notes.append(f"{path.name}: {judged}")
+            else:
+                report.distributions[path.name] = judged
 
 
 @dataclass
@@ -446,7 +483,8 @@ def _distribution(
     import torch
 
     from ganport.infer.compare.quality.distribution import compare_samples
-    from ganport.infer.compare.quality.feature_net import check_same_data, feature_net_for
+    from ganport.infer.compare.quality.feature_net import feature_net_for
+    from ganport.infer.compare.quality.fingerprint import check_same_data
     from ganport.train.data import load_dataset
 
     if ref.checkpoint is None:

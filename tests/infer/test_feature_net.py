@@ -8,15 +8,13 @@ from ganport.core.errors import InputError
 from ganport.infer.compare.quality import metrics as quality
 from ganport.infer.compare.quality.feature_net import (
     TRAIN_STEPS,
-    cache_path,
-    check_same_data,
     feature_net_for,
     load_feature_net,
     quick_fid,
     save_feature_net,
-    split_indices,
     train_feature_net,
 )
+from ganport.infer.compare.quality.fingerprint import cache_path, check_same_data, split_indices
 from ganport.train.checkpoint import load_checkpoint
 from ganport.train.data import Dataset, load_dataset
 

@@ -102,7 +102,8 @@ class Int8Judge:
         self, reference: Sampler, candidate: Sampler, meta: ModelMetadata
     ) -> DistributionCheck:
         from ganport.core.errors import InputError
-        from ganport.infer.compare.quality.feature_net import check_same_data, feature_net_for
+        from ganport.infer.compare.quality.feature_net import feature_net_for
+        from ganport.infer.compare.quality.fingerprint import check_same_data
         from ganport.train.data import load_dataset
 
         try:

@@ -120,42 +120,76 @@ def evaluate(
     ``cache_dir``, default the user's cache folder). ``provider`` picks ONNX Runtime's
     provider for an .onnx and the torch device (auto, cpu, cuda) for a checkpoint.
     """
-    import scipy
-
-    from ganport.train.checkpoint import versions
-    from ganport.train.data import load_dataset
-
     if n < MIN_SAMPLES:
         raise InputError(f"evaluate needs at least {MIN_SAMPLES} samples, not {n}")
     started = time.perf_counter()
     source = _open(Path(generator_source), provider, batch_size)
-    channels, height, width = source.image_shape
-    if height != width:
-        raise InputError(f"{generator_source}: images are {height}×{width}; evaluate needs square")
     data = data or source.data
-    if not data:
-        raise InputError(
-            f"{generator_source}: the model names no training data (a model written "
-            "elsewhere does not); pass --data mnist5k, digits or a file of its real images: "
-            "evaluate trains its feature network on them"
-        )
-    dataset = load_dataset(data, height, channels)
+    dataset = _real_images(generator_source, source, data)
     net = _feature_net(feature_net, dataset, cache_dir)
     opened = time.perf_counter()
 
     fakes = _sample(source, n, seed)
     sampled = time.perf_counter()
 
-    reference_idx = net.reference_indices()
+    figures = _measure(net, dataset, fakes, _asked_classes(source, n, seed), seed)
+    done = time.perf_counter()
+    return Evaluation(
+        generator=str(generator_source),
+        source=source.kind,
+        provider=source.provider,
+        data=data,
+        image_shape=source.image_shape,
+        n=n,
+        seed=seed,
+        reference_size=len(net.reference_indices()),
+        n_classes=net.n_classes,
+        **figures,
+        feature_net=_described(net),
+        versions=_versions(source),
+        seconds={
+            "load": opened - started,
+            "sample": sampled - opened,
+            "metrics": done - sampled,
+            "total": done - started,
+        },
+    )
+
+
+def _real_images(generator_source: object, source: _Source, data: str | None) -> Dataset:
+    """The real data set the samples are measured against, at the samples' shape."""
+    from ganport.train.data import load_dataset
+
+    channels, height, width = source.image_shape
+    if height != width:
+        raise InputError(f"{generator_source}: images are {height}×{width}; evaluate needs square")
+    if not data:
+        raise InputError(
+            f"{generator_source}: the model names no training data (a model written "
+            "elsewhere does not); pass --data mnist5k, digits or a file of its real images: "
+            "evaluate trains its feature network on them"
+        )
+    return load_dataset(data, height, channels)
+
+
+def _measure(
+    net: TrainedFeatureNet,
+    dataset: Dataset,
+    fakes: np.ndarray,
+    asked: np.ndarray | None,
+    seed: int,
+) -> dict[str, Figures]:
+    """The figures of the samples (all, and as many as the floor), of the floor (real
+    held-out images) and of the ceiling (uniform noise), against the real reference set."""
     _, held_out = net.split()
-    reference = net.embed(dataset.images[reference_idx], "features: real reference").features
-    noise = np.random.default_rng(seed).uniform(-1, 1, (n, *source.image_shape)).astype(np.float32)
+    reference = net.embed(dataset.images[net.reference_indices()], "features: real reference")
+    reference = reference.features
+    noise = np.random.default_rng(seed).uniform(-1, 1, fakes.shape).astype(np.float32)
     model = net.embed(fakes, "features: samples")
-    asked = _asked_classes(source, n, seed)
     matched = len(held_out)
     real = net.embed(dataset.images[held_out], "features: real held-out")
     uniform = net.embed(noise, "features: noise")
-    figures = {
+    return {
         "model": _figures(model.features, model.probs, reference, seed, asked),
         "model_matched": _figures(
             model.features[:matched],
@@ -167,35 +201,28 @@ def evaluate(
         "floor": _figures(real.features, real.probs, reference, seed, _labels(dataset, held_out)),
         "ceiling": _figures(uniform.features, uniform.probs, reference, seed),
     }
-    done = time.perf_counter()
-    return Evaluation(
-        generator=str(generator_source),
-        source=source.kind,
-        provider=source.provider,
-        data=data,
-        image_shape=source.image_shape,
-        n=n,
-        seed=seed,
-        reference_size=len(reference_idx),
-        n_classes=net.n_classes,
-        **figures,
-        feature_net={
-            "path": str(net.path) if net.path else None,
-            "test_accuracy": net.test_accuracy,
-            "held_out": len(held_out),
-            "n_classes": net.n_classes,
-            "seed": net.seed,
-            "train_seconds": net.train_seconds,
-            "trained_now": net.trained_now,
-        },
-        versions={**versions(), "scipy": scipy.__version__, **source.versions},
-        seconds={
-            "load": opened - started,
-            "sample": sampled - opened,
-            "metrics": done - sampled,
-            "total": done - started,
-        },
-    )
+
+
+def _described(net: TrainedFeatureNet) -> dict[str, Any]:
+    """The feature network as the report names it."""
+    return {
+        "path": str(net.path) if net.path else None,
+        "test_accuracy": net.test_accuracy,
+        "held_out": len(net.split()[1]),
+        "n_classes": net.n_classes,
+        "seed": net.seed,
+        "train_seconds": net.train_seconds,
+        "trained_now": net.trained_now,
+    }
+
+
+def _versions(source: _Source) -> dict[str, str]:
+    """The versions behind the figures: torch's, numpy's, scipy's and the sampler's."""
+    import scipy
+
+    from ganport.train.checkpoint import versions
+
+    return {**versions(), "scipy": scipy.__version__, **source.versions}
 
 
 def _open(path: Path, provider: str, batch_size: int) -> _Source:
@@ -260,10 +287,10 @@ def _feature_net(
     """The given network (object or file), checked against the data, or the cached one."""
     from ganport.infer.compare.quality.feature_net import (
         TrainedFeatureNet,
-        check_same_data,
         feature_net_for,
         load_feature_net,
     )
+    from ganport.infer.compare.quality.fingerprint import check_same_data
 
     if given is None:
         return feature_net_for(dataset, cache_dir=cache_dir)

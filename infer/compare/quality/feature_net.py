@@ -15,35 +15,42 @@ training loop that calls ``quick_fid`` keeps its own random stream.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from ganport.core.atomic import atomic_path
 from ganport.core.errors import InputError
 from ganport.core.latent import latent
 from ganport.core.progress import progress
+from ganport.infer.compare.quality.fingerprint import (
+    RECIPE_VERSION,
+    cache_path,
+    check_same_data,
+    data_fingerprint,
+    default_cache_dir,
+    split_indices,
+)
 from ganport.infer.compare.quality.metrics import (
     GaussianStats,
     frechet_distance_from_stats,
     gaussian_stats,
 )
-from ganport.train.checkpoint import load_plain
-from ganport.train.data import BUILTIN, Dataset
+
+if TYPE_CHECKING:  # torch and train are imported inside the functions that use them
+    import torch
+    from torch import nn
+
+    from ganport.train.data import Dataset
 
 FORMAT = "ganport-feature-net"
-RECIPE_VERSION = 1  # part of the cache key: a changed recipe retrains instead of reusing
 FEATURES = 128
-TEST_SIZE = 1000  # held-out images (at most a fifth of a small data set)
 TRAIN_STEPS = 1250  # a fixed budget (20 epochs of mnist5k) whatever the data set's size
 MAX_REFERENCE = 10_000  # real images the metrics compare with (see reference_indices)
 BATCH_SIZE = 64
@@ -51,38 +58,34 @@ LEARNING_RATE = 2e-3
 EMBED_BATCH = 1000
 
 
-class FeatureNet(nn.Module):
-    """Three conv blocks (BatchNorm, ReLU) → global average pool (the 128-d features) → logits.
+def feature_network(channels: int, n_classes: int) -> nn.Module:
+    """Three conv blocks (BatchNorm, ReLU) → global average pool (the 128-d features,
+    ``.body``) → logits (``.head``).
 
     Features pooled over the whole image, like the Inception pool3 layer FID uses: uniform
     noise lands far from every real image there, while a penultimate fully connected
     layer put it among the faintest real digits. The global pool also makes any square
     image size work.
     """
+    from torch import nn
 
-    def __init__(self, channels: int, n_classes: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            *_conv_block(channels, 32, 5),
-            nn.MaxPool2d(2),
-            *_conv_block(32, 64, 5),
-            nn.MaxPool2d(2),
-            *_conv_block(64, FEATURES, 3),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-        )
-        self.head = nn.Linear(FEATURES, n_classes)
+    def conv_block(fan_in: int, fan_out: int, kernel: int) -> list[nn.Module]:
+        return [
+            nn.Conv2d(fan_in, fan_out, kernel, padding=kernel // 2),
+            nn.BatchNorm2d(fan_out),
+            nn.ReLU(),
+        ]
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(images))
-
-
-def _conv_block(fan_in: int, fan_out: int, kernel: int) -> list[nn.Module]:
-    return [
-        nn.Conv2d(fan_in, fan_out, kernel, padding=kernel // 2),
-        nn.BatchNorm2d(fan_out),
-        nn.ReLU(),
-    ]
+    body = nn.Sequential(
+        *conv_block(channels, 32, 5),
+        nn.MaxPool2d(2),
+        *conv_block(32, 64, 5),
+        nn.MaxPool2d(2),
+        *conv_block(64, FEATURES, 3),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+    )
+    return nn.Sequential(OrderedDict(body=body, head=nn.Linear(FEATURES, n_classes)))
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class Embedding:
 class TrainedFeatureNet:
     """A feature network with what it was trained on, its split and its test accuracy."""
 
-    model: FeatureNet
+    model: nn.Module
     dataset: str
     image_size: int
     channels: int
@@ -124,10 +127,11 @@ class TrainedFeatureNet:
             return train_idx
         return np.sort(np.random.default_rng(self.seed).choice(train_idx, MAX_REFERENCE, False))
 
-    @torch.no_grad()
     def embed(self, images: np.ndarray | torch.Tensor, desc: str | None = None) -> Embedding:
         """Features and class probabilities of images (n, C, H, W) in [-1, 1], on the CPU;
         with ``desc``, a progress bar of that name (on a terminal)."""
+        import torch
+
         batch = torch.as_tensor(images, dtype=torch.float32)
         expected = (self.channels, self.image_size, self.image_size)
         if batch.ndim != 4 or tuple(batch.shape[1:]) != expected:
@@ -136,7 +140,8 @@ class TrainedFeatureNet:
                 f" not {tuple(batch.shape)}"
             )
         features, probs = [], []
-        with progress(total=len(batch), desc=desc, unit="img", disable=desc is None) as bar:
+        bar = progress(total=len(batch), desc=desc, unit="img", disable=desc is None)
+        with torch.no_grad(), bar:
             for chunk in batch.split(EMBED_BATCH):
                 hidden = self.model.body(chunk.cpu())
                 features.append(hidden.numpy())
@@ -151,43 +156,6 @@ class TrainedFeatureNet:
             reference = dataset.images[self.reference_indices()]
             self._reference = gaussian_stats(self.embed(reference).features)
         return self._reference
-
-
-def split_indices(n_images: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded split: ``TEST_SIZE`` held-out images (a fifth of a small set), the rest train."""
-    test = min(TEST_SIZE, n_images // 5)
-    order = np.random.default_rng(seed).permutation(n_images)
-    return np.sort(order[test:]), np.sort(order[:test])
-
-
-def data_fingerprint(dataset: Dataset) -> str:
-    """sha256 of the images and labels: a cached network is reused only on the same data."""
-    digest = hashlib.sha256(dataset.images.numpy().tobytes())
-    if dataset.labels is not None:
-        digest.update(dataset.labels.numpy().tobytes())
-    return digest.hexdigest()
-
-
-def cache_path(dataset: Dataset, seed: int, cache_dir: str | os.PathLike[str]) -> Path:
-    """``<cache_dir>/<data>_<size>px_<channels>ch_seed<seed>_v<recipe>.pt``.
-
-    A path-named data set gets its folder name plus a hash of its resolved path, so two
-    folders called ``data`` do not share a network.
-    """
-    _, channels, size, _ = dataset.images.shape
-    name = dataset.name
-    if name not in BUILTIN:
-        resolved = str(Path(name).resolve())
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(resolved).name or "data")
-        name = f"{stem}-{hashlib.sha256(resolved.encode()).hexdigest()[:8]}"
-    return Path(cache_dir) / f"{name}_{size}px_{channels}ch_seed{seed}_v{RECIPE_VERSION}.pt"
-
-
-def default_cache_dir() -> Path:
-    """Where feature networks are kept: the user's cache folder (XDG), never the working
-    folder, so an installed CLI leaves nothing behind wherever it runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "ganport" / "feature_nets"
 
 
 def feature_net_for(
@@ -212,21 +180,6 @@ def feature_net_for(
     return net
 
 
-def check_same_data(net: TrainedFeatureNet, dataset: Dataset) -> None:
-    """Refuse a data set the network (and its split) was not trained on."""
-    _, channels, size, _ = dataset.images.shape
-    if (
-        (channels, size) != (net.channels, net.image_size)
-        or len(dataset) != net.n_images
-        or data_fingerprint(dataset) != net.data_sha256
-    ):
-        raise InputError(
-            f"the feature network {net.path or ''} was trained on {net.dataset!r} "
-            f"({net.n_images} images, {net.image_size}px, {net.channels} channel(s)), "
-            f"not on this {dataset.name!r} ({len(dataset)} images, {size}px, {channels})"
-        )
-
-
 def train_feature_net(
     dataset: Dataset, seed: int = 0, steps: int = TRAIN_STEPS
 ) -> TrainedFeatureNet:
@@ -235,6 +188,8 @@ def train_feature_net(
     ``steps`` other than the default make a network ``feature_net_for`` would not build
     (quicker and less confident, or the reverse); it is recorded in the network.
     """
+    import torch
+
     labels = _labels(dataset)
     n_classes = int(labels.max()) + 1
     train_idx, test_idx = split_indices(len(dataset), seed)
@@ -247,7 +202,7 @@ def train_feature_net(
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = FeatureNet(channels, n_classes)
+        model = feature_network(channels, n_classes)
         rng = np.random.default_rng(seed + 1)
         _fit(model, dataset.images[train_idx], labels[train_idx], rng, steps)
     model.eval()
@@ -271,7 +226,7 @@ def train_feature_net(
 
 
 def _fit(
-    model: FeatureNet,
+    model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
     rng: np.random.Generator,
@@ -282,6 +237,9 @@ def _fit(
     The default budget is long enough for the classifier to be confident on real images
     (real held-out mnist5k scores about 9.3 of 10), which the classifier score relies on.
     """
+    import torch
+    from torch import nn
+
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     model.train()
@@ -300,6 +258,8 @@ def _fit(
 
 
 def _labels(dataset: Dataset) -> torch.Tensor:
+    import torch
+
     if dataset.labels is None:
         raise InputError(
             f"data set {dataset.name!r} has no labels; the feature network is a classifier "
@@ -312,6 +272,8 @@ def _labels(dataset: Dataset) -> torch.Tensor:
 
 def save_feature_net(net: TrainedFeatureNet, path: str | os.PathLike[str]) -> Path:
     """Write plain data only (loadable with ``weights_only=True``), atomically."""
+    import torch
+
     payload = {
         "format": FORMAT,
         "recipe_version": RECIPE_VERSION,
@@ -340,6 +302,8 @@ _INFO_FIELDS = (
 
 def load_feature_net(path: str | os.PathLike[str]) -> TrainedFeatureNet:
     """Load and validate a saved feature network; anything wrong is an InputError."""
+    from ganport.train.checkpoint import load_plain
+
     path = Path(path)
     payload: Any = load_plain(path, "feature network")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -353,7 +317,7 @@ def load_feature_net(path: str | os.PathLike[str]) -> TrainedFeatureNet:
     if missing:
         raise InputError(f"{path}: feature network lacks {', '.join(missing)}")
     info = {key: payload[key] for key in _INFO_FIELDS}
-    model = FeatureNet(int(info["channels"]), int(info["n_classes"]))
+    model = feature_network(int(info["channels"]), int(info["n_classes"]))
     try:
         model.load_state_dict(payload["state_dict"])
     except (RuntimeError, TypeError, AttributeError) as exc:
@@ -371,18 +335,22 @@ def generate(
     return np.concatenate(list(generate_batches(generator, nz, n, seed, batch_size)))
 
 
-@torch.no_grad()
 def generate_batches(
     generator: nn.Module, nz: int, n: int, seed: int = 0, batch_size: int = 500
 ) -> Iterator[np.ndarray]:
-    """The rows of ``generate`` as float32 batches of ``batch_size``, drawn lazily."""
+    """The rows of ``generate`` as float32 batches of ``batch_size``, drawn lazily (without
+    gradients; the caller's grad mode between batches is its own)."""
+    import torch
+
     was_training = generator.training
     device = next(generator.parameters()).device
     z = torch.from_numpy(latent(n, nz, seed))
     generator.eval()
     try:
         for batch in z.split(batch_size):
-            yield generator(batch.to(device)).float().cpu().numpy()
+            with torch.no_grad():
+                images = generator(batch.to(device)).float().cpu().numpy()
+            yield images
     finally:
         generator.train(was_training)
 
