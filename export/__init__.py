@@ -2,12 +2,11 @@
 
 from ganport.export.api import ExportOptions, ExportResult, export_discriminator, export_generator
 from ganport.export.bundle import export_checkpoint, variant_name
-from ganport.export.tag import TagOptions, TagReport, tag_models
+from ganport.export.tag import TagReport, tag_models
 
 __all__ = [
     "ExportOptions",
     "ExportResult",
-    "TagOptions",
     "TagReport",
     "export_checkpoint",
     "export_discriminator",

@@ -52,6 +52,7 @@ from ganport.export.checks import BatchCheck, CheckReport
 from ganport.export.runtimes import ir_version_for
 from ganport.infer.runtime.contract import check_contract
 from ganport.infer.runtime.session import create_session
+from ganport.train.adapt import Hints
 
 MODEL_FILES = {"generator": "generator.onnx", "discriminator": "discriminator.onnx"}
 CHECK_BATCH_SIZES = (1, 2, 7)  # the copy against the source; 1 and 7 catch a fixed batch
@@ -66,17 +67,6 @@ INT_TYPES = {"tensor(int64)": "int64", "tensor(int32)": "int32"}
 SHAPE_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
 ENDINGS = {"Tanh": "tanh", "Sigmoid": "sigmoid"}
 BATCH = "batch"
-
-
-@dataclass(frozen=True)
-class TagOptions:
-    """What the user declares; None: found by running the model."""
-
-    nz: int | None = None
-    image_shape: tuple[int, int, int] | None = None
-    image_range: tuple[float, float] | None = None
-    classes: int | None = None
-    d_output: str | None = None
 
 
 @dataclass
@@ -218,7 +208,7 @@ def tag_models(
     *,
     role: str = "generator",
     discriminator: str | Path | None = None,
-    options: TagOptions | None = None,
+    options: Hints | None = None,
 ) -> TagReport:
     """Probe ``source`` (a ``role``) and ``discriminator`` by running them, and write their
     contract-keeping copies and ``manifest.json`` into ``out``.
@@ -226,7 +216,7 @@ def tag_models(
     Every refusal (not ONNX, already ganport's, a layout the numbers cannot tell) comes
     before anything is written; the folder is locked while the copies are written.
     """
-    options = options or TagOptions()
+    options = options or Hints()
     out = Path(out)
     _check_request(Path(source), out, role, discriminator, options)
     first = probe_model(source, role, options)
@@ -245,7 +235,7 @@ def tag_models(
 
 
 def _check_request(
-    source: Path, out: Path, role: str, discriminator: str | Path | None, options: TagOptions
+    source: Path, out: Path, role: str, discriminator: str | Path | None, options: Hints
 ) -> None:
     if role not in ROLES:
         raise InputError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -270,11 +260,11 @@ def _check_request(
 def probe_model(
     path: str | Path,
     role: str,
-    options: TagOptions | None = None,
+    options: Hints | None = None,
     paired: Probe | None = None,
 ) -> Probe:
     """Read ``path`` and run it until its layout is known, or refuse naming the flag."""
-    options = options or TagOptions()
+    options = options or Hints()
     path = Path(path)
     model = _load_source(path)
     session, _ = create_session(path, "cpu")
@@ -308,7 +298,7 @@ def probe_model(
     return _probe_discriminator(base, main, labels, options, paired)
 
 
-def _check_classes_used(probes: list[Probe], options: TagOptions) -> None:
+def _check_classes_used(probes: list[Probe], options: Hints) -> None:
     if options.classes is not None and all(p.labels is None for p in probes):
         raise InputError(
             "--classes is for a model with a labels input, and none of these takes labels"
@@ -356,9 +346,7 @@ def _split_inputs(
     return floats, ints
 
 
-def _labels_of(
-    ints: list[ort.NodeArg], options: TagOptions, name: str
-) -> tuple[str, str, int] | None:
+def _labels_of(ints: list[ort.NodeArg], options: Hints, name: str) -> tuple[str, str, int] | None:
     """(input name, dtype, classes) of a labels input; classes cannot be probed."""
     if not ints:
         return None
@@ -378,7 +366,7 @@ def _probe_generator(
     base: dict[str, Any],
     main: ort.NodeArg,
     labels: tuple[str, str, int] | None,
-    options: TagOptions,
+    options: Hints,
 ) -> Probe:
     name = base["path"].name
     shape = list(main.shape)
@@ -422,7 +410,7 @@ def _probe_discriminator(
     base: dict[str, Any],
     main: ort.NodeArg,
     labels: tuple[str, str, int] | None,
-    options: TagOptions,
+    options: Hints,
     paired: Probe | None,
 ) -> Probe:
     name = base["path"].name

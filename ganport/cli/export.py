@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ganport.cli.options import cache_dir_option, json_object
+from ganport.cli.options import cache_dir_option, hints_from, json_object, layout_options
 
 WEIGHTS = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -50,32 +50,10 @@ def user_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="Weights of --discriminator-model (default: SOURCE, for a file holding both).",
         ),
-        click.option("--nz", type=click.IntRange(1), default=None, help="Latent size of G."),
-        click.option(
-            "--image-shape", metavar="C,H,W", default=None, help="Image shape (flat outputs)."
-        ),
-        click.option(
-            "--image-range",
-            type=click.Choice(["-1,1", "0,1"]),
-            default=None,
-            help="Pixel range G makes and D reads: -1,1 (tanh) or 0,1 (sigmoid).",
-        ),
-        click.option(
-            "--classes",
-            type=click.IntRange(2),
-            default=None,
-            help="Classes of a model that takes labels as a second input.",
-        ),
-        click.option(
-            "--d-output",
-            type=click.Choice(["logit", "probability"]),
-            default=None,
-            help="What D returns, where no final sigmoid tells.",
-        ),
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    return layout_options(command)
 
 
 @click.command("export")
@@ -206,9 +184,7 @@ def export_command(
 
 def _export_own(source: Path, folder: Path, which: str, options: Any, own: dict) -> Any:
     """Models written elsewhere → the same folder layout as a checkpoint's export."""
-    from ganport.core.layout import parse_image_shape, parse_range
     from ganport.export.bundle import export_user_models
-    from ganport.train.adapt import Hints
     from ganport.train.user_model import model_source
 
     if options.int8_judge is not None:
@@ -216,14 +192,7 @@ def _export_own(source: Path, folder: Path, which: str, options: Any, own: dict)
         # ganport does not know for a model written elsewhere.
         click.echo("int8: checked element-wise only (no training data known to judge samples)")
         options = dataclasses.replace(options, int8_judge=None)
-    hints = Hints(
-        nz=own["nz"],
-        image_shape=parse_image_shape(own["image_shape"]) if own["image_shape"] else None,
-        image_range=parse_range(own["image_range"]) if own["image_range"] else None,
-        classes=own["classes"],
-        d_output=own["d_output"],
-        args=own["model_args"] or {},
-    )
+    hints = hints_from(own, own["model_args"])
     generator = discriminator = None
     if own["model"]:
         first = model_source(own["model"], own["model_args"], source)

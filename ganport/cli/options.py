@@ -183,3 +183,51 @@ def renamed_option(old: str, new: str, dest: str, type: click.ParamType) -> Deco
         return click.option(old, hidden, type=type, default=None, hidden=True)(wrapper)
 
     return decorate
+
+
+def layout_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """What running a model written elsewhere cannot find, declared: shared by ``export
+    --model`` and ``tag`` (``hints_from`` turns them into a ``Hints``)."""
+    options = [
+        click.option("--nz", type=click.IntRange(1), default=None, help="Latent size of G."),
+        click.option(
+            "--image-shape", metavar="C,H,W", default=None, help="Image shape (flat outputs)."
+        ),
+        click.option(
+            "--image-range",
+            type=click.Choice(["-1,1", "0,1"]),
+            default=None,
+            help="Pixel range G makes and D reads: -1,1 (tanh) or 0,1 (sigmoid).",
+        ),
+        click.option(
+            "--classes",
+            type=click.IntRange(2),
+            default=None,
+            help="Classes of a model that takes labels as a second input.",
+        ),
+        click.option(
+            "--d-output",
+            type=click.Choice(["logit", "probability"]),
+            default=None,
+            help="What D returns, where no final sigmoid tells.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def hints_from(values: dict[str, Any], args: dict | None = None) -> Any:
+    """The ``Hints`` of ``layout_options``' values (and a constructor's ``args``)."""
+    from ganport.core.layout import parse_image_shape, parse_range
+    from ganport.train.adapt import Hints
+
+    shape, image_range = values["image_shape"], values["image_range"]
+    return Hints(
+        nz=values["nz"],
+        image_shape=parse_image_shape(shape) if shape else None,
+        image_range=parse_range(image_range) if image_range else None,
+        classes=values["classes"],
+        d_output=values["d_output"],
+        args=args or {},
+    )

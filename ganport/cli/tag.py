@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ganport.cli.options import hints_from, layout_options
+
 
 @click.command("tag")
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -27,29 +29,7 @@ import click
     default=None,
     help="The generator's discriminator, tagged beside it.",
 )
-@click.option("--nz", type=click.IntRange(1), default=None, help="Latent size, if z's is symbolic.")
-@click.option(
-    "--image-shape", metavar="C,H,W", default=None, help="Image shape, where the graph hides it."
-)
-@click.option(
-    "--image-range",
-    metavar="-1,1|0,1",
-    default=None,
-    help="The images' range (found from a generator's last op or its values; a lone "
-    "discriminator is taken to read [-1, 1]).",
-)
-@click.option(
-    "--classes",
-    type=click.IntRange(2),
-    default=None,
-    help="Classes of a model with a labels input (they cannot be probed).",
-)
-@click.option(
-    "--d-output",
-    type=click.Choice(["logit", "probability"]),
-    default=None,
-    help="What the discriminator returns (found from a final sigmoid or its values).",
-)
+@layout_options
 def tag_command(
     model: Path,
     out: Path,
@@ -66,15 +46,16 @@ def tag_command(
 
     The copy then works with sample, score, bench and web; the source is only read.
     """
-    from ganport.core.layout import parse_image_shape, parse_range
-    from ganport.export import TagOptions, tag_models
+    from ganport.export import tag_models
 
-    options = TagOptions(
-        nz=nz,
-        image_shape=parse_image_shape(image_shape) if image_shape else None,
-        image_range=parse_range(image_range) if image_range else None,
-        classes=classes,
-        d_output=d_output,
+    options = hints_from(
+        {
+            "nz": nz,
+            "image_shape": image_shape,
+            "image_range": image_range,
+            "classes": classes,
+            "d_output": d_output,
+        }
     )
     report = tag_models(model, out, role=role, discriminator=discriminator, options=options)
     for result in report.results:
