@@ -270,7 +270,7 @@ def _sizes(work: Path) -> dict[str, dict[str, int]]:
 def _quality(checkpoint: Path, work: Path) -> dict[str, object]:
     """The int8 quality targets on a trained run: its int8 G against its fp32 G."""
     from ganport.export import ExportOptions, export_checkpoint
-    from ganport.infer.compare.quality.distribution import Int8Judge
+    from ganport.infer.quality.distribution import Int8Judge
 
     judge = Int8Judge(n=QUALITY_SAMPLES)
     options = ExportOptions(int8=True, int8_judge=judge)

@@ -136,7 +136,7 @@ def conditional_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.fixture(scope="session")
 def mnist5k_feature_net(mnist5k_28, tmp_path_factory: pytest.TempPathFactory):
     """The default feature network of mnist5k at 28 px, trained once per session."""
-    from ganport.infer.compare.quality.feature_net import feature_net_for
+    from ganport.infer.quality.feature_net import feature_net_for
 
     return feature_net_for(mnist5k_28, cache_dir=tmp_path_factory.getbasetemp() / "feature_nets")
 

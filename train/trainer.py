@@ -65,7 +65,7 @@ GRID_SAMPLES = 64
 class Evaluator(Protocol):
     """Scores G_ema during training, lower is better (an FID); ``samples`` is logged with it.
 
-    Training does not know how quality is measured: ``ganport.infer.compare.quality``
+    Training does not know how quality is measured: ``ganport.infer.quality``
     provides ``FidEvaluator``, and the CLI passes one in for ``--eval-every``.
     """
 

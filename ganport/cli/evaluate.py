@@ -42,8 +42,8 @@ def evaluate_command(
     """Measure GENERATOR (.onnx or checkpoint): FID, KID, classifier score, classes,
     precision/recall, on a feature network trained here on the real data."""
     from ganport.core.atomic import write_json
-    from ganport.infer.compare.quality.evaluate import evaluate
-    from ganport.infer.compare.quality.report import summary
+    from ganport.infer.quality.evaluate import evaluate
+    from ganport.infer.quality.report import summary
 
     result = evaluate(
         generator,

@@ -143,7 +143,7 @@ def export_command(
     contract and exported the same way.
     """
     from ganport.export import ExportOptions, export_checkpoint
-    from ganport.infer.compare.quality.distribution import Int8Judge
+    from ganport.infer.quality.distribution import Int8Judge
 
     options = ExportOptions(
         opset=opset,

@@ -252,7 +252,7 @@ def _run_options(options: dict[str, Any], config: TrainConfig, dataset: Dataset)
 
     evaluator = None
     if options["eval_every"] and os.environ.get("RANK", "0") == "0":  # rank 0 evaluates
-        from ganport.infer.compare.quality.feature_net import FidEvaluator
+        from ganport.infer.quality.feature_net import FidEvaluator
 
         evaluator = FidEvaluator(dataset, config.model.nz, options["eval_samples"])
     epochs, steps = options["epochs"], options["steps"]

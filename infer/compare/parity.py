@@ -482,9 +482,9 @@ def _distribution(
     """The int8 generator against the checkpoint's on the feature network, or why not."""
     import torch
 
-    from ganport.infer.compare.quality.distribution import compare_samples
-    from ganport.infer.compare.quality.feature_net import feature_net_for
-    from ganport.infer.compare.quality.fingerprint import check_same_data
+    from ganport.infer.quality.distribution import compare_samples
+    from ganport.infer.quality.feature_net import feature_net_for
+    from ganport.infer.quality.fingerprint import check_same_data
     from ganport.train.data import load_dataset
 
     if ref.checkpoint is None:

@@ -29,11 +29,18 @@ LAYERS = {
     "ganport.infer": {"ganport.core", "ganport.infer.runtime"},  # the package's own __init__
     "ganport.train": {"ganport.core", "ganport.train"},
     "ganport.export": {"ganport.core", "ganport.infer.runtime", "ganport.train", "ganport.export"},
+    "ganport.infer.quality": {
+        "ganport.core",
+        "ganport.infer.runtime",
+        "ganport.train",
+        "ganport.infer.quality",
+    },
     "ganport.infer.compare": {
         "ganport.core",
         "ganport.infer.runtime",
         "ganport.train",
         "ganport.export",
+        "ganport.infer.quality",
         "ganport.infer.compare",
     },
     "ganport.web": {"ganport.core", "ganport.infer.runtime", "ganport.web"},
@@ -43,6 +50,7 @@ LAYERS = {
         "ganport.infer.runtime",
         "ganport.train",
         "ganport.export",
+        "ganport.infer.quality",
         "ganport.infer.compare",
         "ganport.pipeline",
     },
@@ -53,6 +61,7 @@ LAYERS = {
         "ganport.infer.runtime",
         "ganport.train",
         "ganport.export",
+        "ganport.infer.quality",
         "ganport.infer.compare",
         "ganport.pipeline",
         "ganport.cli",
@@ -206,3 +215,21 @@ def test_the_checkout_root_finds_the_stages_without_an_editable_install():
         str(ROOT / "train" / "__init__.py"),
         str(ROOT / "infer" / "runtime" / "__init__.py"),
     ]
+
+
+def test_torch_is_imported_at_module_level_only_in_train_and_export():
+    """Everywhere else torch is imported inside the functions that use it, so importing a
+    module (or running ``--help``) never pays for torch, and a runtime-only install can
+    import all of infer/ that does not compare with torch."""
+    offenders = []
+    for module, path in _modules():
+        if _layer(module) in ("ganport.train", "ganport.export"):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )  # fmt: skip
+            if any(name == "torch" or name.startswith("torch.") for name in names):
+                offenders.append(f"{module} (line {node.lineno})")
+    assert not offenders, f"module-level torch imports: {', '.join(offenders)}"

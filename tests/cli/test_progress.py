@@ -19,8 +19,8 @@ import numpy as np
 
 from ganport.infer.compare.bench import BenchOptions, run_bench
 from ganport.infer.compare.parity import run_parity
-from ganport.infer.compare.quality.evaluate import evaluate
 from ganport.infer.compare.timing import Plan
+from ganport.infer.quality.evaluate import evaluate
 from tests.conftest import run_ganport as ganport
 
 
@@ -117,7 +117,7 @@ def test_bench_draws_a_bar_per_model(dcgan28_export):
 
 def test_evaluate_draws_bars_for_its_feature_net_sampling_and_features(dcgan28_export):
     """A few-step digits network keeps this quick; the bars are what is checked."""
-    from ganport.infer.compare.quality.feature_net import train_feature_net
+    from ganport.infer.quality.feature_net import train_feature_net
     from ganport.train import load_dataset
 
     digits = load_dataset("digits", 28)

@@ -26,7 +26,7 @@ from ganport.export.rewrite import int8_form
 from ganport.infer import Discriminator, Generator
 from ganport.infer.compare import compat
 from ganport.infer.compare.parity import run_parity
-from ganport.infer.compare.quality.distribution import (
+from ganport.infer.quality.distribution import (
     Int8Judge,
     SampleFigures,
     bound_problems,
@@ -229,7 +229,7 @@ def test_export_cli_int8(conditional_checkpoints, mnist5k_feature_net, tmp_path,
 
 
 def test_evaluate_reads_int8_models(int8_export, mnist5k_feature_net):
-    from ganport.infer.compare.quality.evaluate import evaluate
+    from ganport.infer.quality.evaluate import evaluate
 
     result = evaluate(
         int8_export / "generator_int8.onnx", n=200, provider="cpu", feature_net=mnist5k_feature_net

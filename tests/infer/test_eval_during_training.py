@@ -3,7 +3,7 @@ import json
 import pytest
 
 from ganport.core.errors import InputError
-from ganport.infer.compare.quality.feature_net import FidEvaluator
+from ganport.infer.quality.feature_net import FidEvaluator
 from ganport.train import ModelConfig, RunOptions, TrainConfig, load_checkpoint, load_dataset, train
 
 

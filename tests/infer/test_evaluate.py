@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ganport.core.errors import InputError
-from ganport.infer.compare.quality.evaluate import evaluate
+from ganport.infer.quality.evaluate import evaluate
 from tests.conftest import run_inprocess as ganport
 
 N = 500

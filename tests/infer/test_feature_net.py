@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from ganport.core.errors import InputError
-from ganport.infer.compare.quality import metrics as quality
-from ganport.infer.compare.quality.feature_net import (
+from ganport.infer.quality import metrics as quality
+from ganport.infer.quality.feature_net import (
     TRAIN_STEPS,
     feature_net_for,
     load_feature_net,
@@ -14,7 +14,7 @@ from ganport.infer.compare.quality.feature_net import (
     save_feature_net,
     train_feature_net,
 )
-from ganport.infer.compare.quality.fingerprint import cache_path, check_same_data, split_indices
+from ganport.infer.quality.fingerprint import cache_path, check_same_data, split_indices
 from ganport.train.checkpoint import load_checkpoint
 from ganport.train.data import Dataset, load_dataset
 

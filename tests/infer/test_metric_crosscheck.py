@@ -10,7 +10,7 @@ from prdc import compute_prdc
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from ganport.infer.compare.quality import metrics as quality
+from ganport.infer.quality import metrics as quality
 
 
 class PassThrough(nn.Module):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ganport.infer.compare.quality import metrics as quality
+from ganport.infer.quality import metrics as quality
 
 
 def gaussian(n, mean, cov, seed):

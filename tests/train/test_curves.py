@@ -14,9 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ganport.infer.compare.quality.feature_net import save_feature_net
-from ganport.infer.compare.quality.feature_net import train_feature_net as train_net
-from ganport.infer.compare.quality.fingerprint import cache_path
+from ganport.infer.quality.feature_net import save_feature_net
+from ganport.infer.quality.feature_net import train_feature_net as train_net
+from ganport.infer.quality.fingerprint import cache_path
 from ganport.train import ModelConfig, TrainConfig, load_dataset
 from ganport.train.curves import HEADER_PX, PANEL_PX, WIDTH_PX, curve_data
 from ganport.train.trainer import Trainer

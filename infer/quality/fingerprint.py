@@ -19,7 +19,7 @@ import numpy as np
 from ganport.core.errors import InputError
 
 if TYPE_CHECKING:
-    from ganport.infer.compare.quality.feature_net import TrainedFeatureNet
+    from ganport.infer.quality.feature_net import TrainedFeatureNet
     from ganport.train.data import Dataset
 
 RECIPE_VERSION = 1  # part of the cache key: a changed recipe retrains instead of reusing

@@ -30,7 +30,7 @@ from ganport.core.errors import InputError, JobFailed
 from ganport.core.progress import progress
 
 if TYPE_CHECKING:  # train (torch) is imported only inside functions at run time
-    from ganport.infer.compare.quality.feature_net import TrainedFeatureNet
+    from ganport.infer.quality.feature_net import TrainedFeatureNet
     from ganport.train.data import Dataset
 
 MIN_SAMPLES = 50  # below this, FID's covariance and the k-NN radii mean little
@@ -245,7 +245,7 @@ def _open(path: Path, provider: str, batch_size: int) -> _Source:
             batches=lambda n, seed: onnx_generator.iter_batches(n, seed, batch_size),
             versions=runtime_versions(),
         )
-    from ganport.infer.compare.quality.feature_net import generate_batches
+    from ganport.infer.quality.feature_net import generate_batches
     from ganport.train.checkpoint import load_checkpoint
     from ganport.train.trainer import resolve_device
 
@@ -285,12 +285,12 @@ def _feature_net(
     cache_dir: str | os.PathLike[str] | None,
 ) -> TrainedFeatureNet:
     """The given network (object or file), checked against the data, or the cached one."""
-    from ganport.infer.compare.quality.feature_net import (
+    from ganport.infer.quality.feature_net import (
         TrainedFeatureNet,
         feature_net_for,
         load_feature_net,
     )
-    from ganport.infer.compare.quality.fingerprint import check_same_data
+    from ganport.infer.quality.fingerprint import check_same_data
 
     if given is None:
         return feature_net_for(dataset, cache_dir=cache_dir)
@@ -320,7 +320,7 @@ def _figures(
     seed: int,
     labels: np.ndarray | None = None,
 ) -> Figures:
-    from ganport.infer.compare.quality import metrics as quality
+    from ganport.infer.quality import metrics as quality
 
     try:
         kid = quality.kernel_inception_distance(features, reference, seed=seed)

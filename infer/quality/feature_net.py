@@ -29,7 +29,7 @@ from ganport.core.atomic import atomic_path
 from ganport.core.errors import InputError
 from ganport.core.latent import latent
 from ganport.core.progress import progress
-from ganport.infer.compare.quality.fingerprint import (
+from ganport.infer.quality.fingerprint import (
     RECIPE_VERSION,
     cache_path,
     check_same_data,
@@ -37,7 +37,7 @@ from ganport.infer.compare.quality.fingerprint import (
     default_cache_dir,
     split_indices,
 )
-from ganport.infer.compare.quality.metrics import (
+from ganport.infer.quality.metrics import (
     GaussianStats,
     frechet_distance_from_stats,
     gaussian_stats,

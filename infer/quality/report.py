@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ganport.infer.compare.quality.evaluate import Evaluation, Figures
+    from ganport.infer.quality.evaluate import Evaluation, Figures
 
 
 def summary(result: Evaluation) -> str:

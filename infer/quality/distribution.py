@@ -24,7 +24,7 @@ from ganport.core.tolerance import INT8_BOUNDS, DistributionBounds
 
 if TYPE_CHECKING:
     from ganport.core.metadata import ModelMetadata
-    from ganport.infer.compare.quality.feature_net import TrainedFeatureNet
+    from ganport.infer.quality.feature_net import TrainedFeatureNet
     from ganport.train.data import Dataset
 
 DEFAULT_SAMPLES = 2000
@@ -102,8 +102,8 @@ class Int8Judge:
         self, reference: Sampler, candidate: Sampler, meta: ModelMetadata
     ) -> DistributionCheck:
         from ganport.core.errors import InputError
-        from ganport.infer.compare.quality.feature_net import feature_net_for
-        from ganport.infer.compare.quality.fingerprint import check_same_data
+        from ganport.infer.quality.feature_net import feature_net_for
+        from ganport.infer.quality.fingerprint import check_same_data
         from ganport.train.data import load_dataset
 
         try:
@@ -135,7 +135,7 @@ def _sample(sampler: Sampler, z: np.ndarray) -> np.ndarray:
 def _figures(
     images: np.ndarray, net: TrainedFeatureNet, stats: Any, asked: np.ndarray | None
 ) -> SampleFigures:
-    from ganport.infer.compare.quality import metrics
+    from ganport.infer.quality import metrics
 
     embedded = net.embed(np.nan_to_num(images, nan=0.0, posinf=1.0, neginf=-1.0))
     fid = metrics.frechet_distance_from_stats(metrics.gaussian_stats(embedded.features), stats)
