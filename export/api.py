@@ -258,13 +258,7 @@ def _export(
             "export it in fp32 or fp16"
         )
     module = module.eval()
-    exported = fold_batchnorm(module) if options.fold_batchnorm else module
-    rewrites: list[str] = []
-    if options.gemm_stem and gemm_stem(exported) is not exported:
-        exported, rewrites = gemm_stem(exported), ["gemm stem"]
-    if options.int8:
-        exported, more = int8_form(exported)
-        rewrites += more
+    exported, rewrites = _rewritten(module, options)
     meta = dataclasses.replace(meta, rewrites=rewrites)
     start = time.perf_counter()
     with atomic_path(path) as tmp:
@@ -305,6 +299,19 @@ def _export(
                     f"export check failed for {path.name}: {'; '.join(report.problems)}"
                 )
     return ExportResult(path=path, metadata=meta, checks=report, seconds=seconds)
+
+
+def _rewritten(module: nn.Module, options: ExportOptions) -> tuple[nn.Module, list[str]]:
+    """The module the exporter traces: BatchNorm folded, and the exact rewrites that make
+    ONNX Runtime faster (``rewrite.py``), named for the metadata."""
+    exported = fold_batchnorm(module) if options.fold_batchnorm else module
+    rewrites: list[str] = []
+    if options.gemm_stem and gemm_stem(exported) is not exported:
+        exported, rewrites = gemm_stem(exported), ["gemm stem"]
+    if options.int8:
+        exported, more = int8_form(exported)
+        rewrites += more
+    return exported, rewrites
 
 
 def _precise_nodes(model: onnx.ModelProto, role: str) -> list[str]:

@@ -71,7 +71,6 @@ def quantize_int8(
     """Quantize a float32 ``model`` (one input) calibrated on the rows of ``calibration``."""
     import onnxruntime
     from onnxruntime.quantization import (
-        CalibrationDataReader,
         CalibrationMethod,
         QuantFormat,
         QuantType,
@@ -86,19 +85,6 @@ def quantize_int8(
         raise InputError("int8 calibration needs at least one sample")
     name_nodes(model)
     float_nodes = sorted(comparison_inputs(model) | set(keep_float))
-    input_name = model.graph.input[0].name
-    batches = [
-        {input_name: np.ascontiguousarray(calibration[i : i + CALIBRATION_BATCH], np.float32)}
-        for i in range(0, len(calibration), CALIBRATION_BATCH)
-    ]
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.rows = iter(batches)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.rows, None)
-
     calibrate = {
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
@@ -110,7 +96,7 @@ def quantize_int8(
         quantize_static(
             str(source),
             str(target),
-            Reader(),
+            _reader(model.graph.input[0].name, calibration),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
@@ -129,6 +115,25 @@ def quantize_int8(
         onnxruntime=onnxruntime.__version__,
     )
     return quantized, info
+
+
+def _reader(input_name: str, calibration: np.ndarray) -> Any:
+    """ONNX Runtime's calibration reader over the rows of ``calibration``, in batches."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    batches = [
+        {input_name: np.ascontiguousarray(calibration[i : i + CALIBRATION_BATCH], np.float32)}
+        for i in range(0, len(calibration), CALIBRATION_BATCH)
+    ]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.rows = iter(batches)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.rows, None)
+
+    return Reader()
 
 
 @contextlib.contextmanager

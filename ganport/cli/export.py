@@ -51,9 +51,10 @@ def user_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Weights of --discriminator-model (default: SOURCE, for a file holding both).",
         ),
     ]
+    command = layout_options(command)
     for option in reversed(options):
         command = option(command)
-    return layout_options(command)
+    return command
 
 
 @click.command("export")
@@ -164,6 +165,11 @@ def export_command(
     else:
         _refuse_model_options(own)
         manifest = export_checkpoint(source, out, which=which, options=options)
+    _say_what_was_written(manifest, folder)
+
+
+def _say_what_was_written(manifest: Any, folder: Path) -> None:
+    """One line per file: size, opset, and what its checks found; then the manifest."""
     for model in manifest.models:
         checks = model.checks
         verdict = (

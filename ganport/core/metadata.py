@@ -136,19 +136,22 @@ class ModelMetadata:
         return meta
 
     def validate(self, source: str = "model") -> None:
+        """Every field within what a consumer can use; an InputError names the first that
+        is not."""
         if self.role not in ROLES:
             raise InputError(f"{source}: metadata role {self.role!r} is not one of {ROLES}")
+        self._validate_shape(source)
+        self._validate_classes(source)
+        self._validate_io(source)
+
+    def _validate_shape(self, source: str) -> None:
         for name in ("nz", "channels", "height", "width"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _positive_int(value):
                 raise InputError(
                     f"{source}: metadata {name} must be a positive integer, not {value!r}"
                 )
-        if self.static_batch is not None and (
-            not isinstance(self.static_batch, int)
-            or isinstance(self.static_batch, bool)
-            or self.static_batch < 1
-        ):
+        if self.static_batch is not None and not _positive_int(self.static_batch):
             raise InputError(
                 f"{source}: metadata static_batch must be null or a positive integer, "
                 f"not {self.static_batch!r}"
@@ -164,12 +167,9 @@ class ModelMetadata:
             raise InputError(
                 f"{source}: metadata output_range must be [low, high], not {self.output_range!r}"
             )
-        if (
-            not isinstance(self.classes, int)
-            or isinstance(self.classes, bool)
-            or self.classes < 0
-            or self.classes == 1
-        ):
+
+    def _validate_classes(self, source: str) -> None:
+        if not _is_int(self.classes) or self.classes < 0 or self.classes == 1:
             raise InputError(
                 f"{source}: metadata classes must be 0 or at least 2, not {self.classes!r}"
             )
@@ -188,18 +188,29 @@ class ModelMetadata:
             )
         if self.takes_labels and self.classes < 2:
             raise InputError(f"{source}: a model with a labels input needs classes >= 2")
+
+    def _validate_io(self, source: str) -> None:
         if self.d_output not in D_OUTPUTS:
             raise InputError(
                 f"{source}: metadata d_output {self.d_output!r} is not one of {D_OUTPUTS}"
             )
-        if not isinstance(self.source_layout, dict):
-            raise InputError(f"{source}: metadata source_layout must be a JSON object")
         if self.d_output != "logit" and self.role != "discriminator":
             raise InputError(f"{source}: only a discriminator outputs a {self.d_output}")
+        if not isinstance(self.source_layout, dict):
+            raise InputError(f"{source}: metadata source_layout must be a JSON object")
         if self.io_dtype not in ("float32", "float16"):
             raise InputError(
                 f"{source}: metadata io_dtype {self.io_dtype!r} is not float32/float16"
             )
+
+
+def _is_int(value: Any) -> bool:
+    """An int, not a bool (JSON's true is not a count)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(value: Any) -> bool:
+    return _is_int(value) and value >= 1
 
 
 def session_metadata(session: Any, source: str = "model") -> ModelMetadata:
