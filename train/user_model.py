@@ -226,10 +226,7 @@ def _import(target: str) -> Any:
             "classes in a file that does not train or parse arguments when imported"
         ) from exc
     except Exception as exc:
-        sys.modules.pop(f"ganport_user_{Path(target).stem}", None)
-        raise InputError(
-            f"cannot import {target}: {type(exc).__name__}: {_first_line(exc)}"
-        ) from exc
+        raise InputError(f"cannot import {target}: {_first_line(exc)}") from exc
 
 
 @contextlib.contextmanager

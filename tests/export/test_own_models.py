@@ -161,6 +161,24 @@ def test_a_conditional_pair_takes_labels_as_an_input(cgan, capsys):
     assert np.abs(asked - drawn).max() > 1e-3  # the label really changes the image
 
 
+def test_weights_from_safetensors_or_a_wrapped_model_load_alike(cgan, tmp_path, capsys):
+    """A .safetensors file, and a state_dict saved from DataParallel ("module." keys), give
+    the same export as the plain file."""
+    from safetensors.torch import save_file
+
+    state = cgan["g"].state_dict()
+    save_file(state, tmp_path / "g.safetensors")
+    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "g_dp.pth")
+    want = Generator(cgan["folder"] / "exported" / "generator.onnx").sample(3, seed=4)
+    spec = f"{OWN / 'pytorch_gan_cgan.py'}:Generator"
+    for weights in ("g.safetensors", "g_dp.pth"):
+        out = tmp_path / weights.replace(".", "_")
+        argv = ["export", tmp_path / weights, "--model", spec, "--out", out]
+        code, _, err = run_inprocess(capsys, *argv)
+        assert code == 0, err
+        np.testing.assert_array_equal(Generator(out / "generator.onnx").sample(3, seed=4), want)
+
+
 def test_a_conditional_discriminator_is_scored_with_the_images_class(cgan, tmp_path, capsys):
     exported = cgan["folder"] / "exported"
     images = tmp_path / "x.npy"
