@@ -39,7 +39,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
-        with _sigterm_unwinds():
+        with sigterm_unwinds():
             yield tmp
         _fsync_file(tmp)
         os.replace(tmp, final)
@@ -53,9 +53,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """SIGTERM while a temporary file is open unwinds like Ctrl-C (exit 143), so the file
-    is removed rather than left behind; a handler of the program's own is kept."""
+def sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM while a temporary file or folder is open unwinds like Ctrl-C (exit 143), so
+    it is removed rather than left behind; a handler of the program's own is kept."""
     if (
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL

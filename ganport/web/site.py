@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from ganport import __version__
+from ganport.core.atomic import sigterm_unwinds
 from ganport.core.errors import GanportError, InputError
 from ganport.core.manifest import MANIFEST_NAME, Manifest, read_manifest, sha256_file
 from ganport.core.metadata import ModelMetadata
@@ -150,7 +151,8 @@ def _staged_folder(out: Path) -> Iterator[Path]:
         raise GanportError(f"cannot write {out}: {exc.strerror or exc}") from exc
     os.chmod(stage, 0o755)  # mkdtemp makes 0700; a web server must read the site
     try:
-        yield stage
+        with sigterm_unwinds():
+            yield stage
         old = out.with_name(stage.name + ".old")
         if out.exists():
             os.replace(out, old)

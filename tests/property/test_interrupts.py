@@ -4,6 +4,7 @@ the new one complete): real subprocesses, signalled while their temporary file e
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,7 +17,10 @@ import pytest
 from tests.property.helpers import digest
 
 
-def _signal_mid_write(args, folder: Path, sig, timeout=60.0):
+def _signal_mid_write(args, folder: Path, sig, timeout=60.0, staged=None):
+    """Run ``ganport args`` and signal it once its staged output shows in ``folder``: a
+    hidden ``.tmp`` file (ganport.core.atomic), or what ``staged`` recognises."""
+    staged = staged or (lambda p: p.name.startswith(".") and p.name.endswith(".tmp"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "ganport", *map(str, args)],
         stdout=subprocess.PIPE,
@@ -25,7 +29,7 @@ def _signal_mid_write(args, folder: Path, sig, timeout=60.0):
     )
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        if any(p.name.startswith(".") and p.name.endswith(".tmp") for p in folder.iterdir()):
+        if any(staged(p) for p in folder.iterdir()):
             break
         time.sleep(0.005)
     proc.send_signal(sig)
@@ -85,3 +89,49 @@ def test_export(tmp_path, mlp28_checkpoint, sig):
 
             onnx.checker.check_model(str(out / name))
     assert json.loads((out / "manifest.json").read_text())["models"]
+
+
+def _foreign(tiny_path: Path, out: Path) -> Path:
+    """A ganport model with its metadata taken out: an ONNX file exported elsewhere."""
+    import onnx
+
+    model = onnx.load(str(tiny_path))
+    del model.metadata_props[:]
+    onnx.save(model, str(out))
+    return out
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_tag(tmp_path, tiny, sig):
+    source = _foreign(tiny["g"], tmp_path / "theirs.onnx")
+    out = tmp_path / "tagged"
+    out.mkdir()
+    (out / "generator.onnx").write_bytes(b"old")
+    (out / "manifest.json").write_text('{"old": 1}\n')
+    code, err = _signal_mid_write(["tag", source, "--out", out, "--nz", 4], out, sig)
+    if code == 0:  # finished first: the new folder is whole and usable
+        from ganport.infer import Generator
+
+        assert Generator(out / "generator.onnx").sample(2).shape == (2, 1, 6, 6)
+        assert json.loads((out / "manifest.json").read_text())["models"]
+    else:
+        assert (out / "generator.onnx").read_bytes() == b"old", err
+        assert (out / "manifest.json").read_text() == '{"old": 1}\n'
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_web(tmp_path, mlp28_export, sig):
+    default = Path(__file__).parents[2] / ".web" / "node_modules" / "onnxruntime-web"
+    ort_web = Path(os.environ.get("GANPORT_ONNXRUNTIME_WEB", default))
+    if not (ort_web / "dist").is_dir():
+        pytest.skip(f"no onnxruntime-web at {ort_web} (.ci/run installs it)")
+    site = tmp_path / "site"
+    argv = ["web", mlp28_export, "--out", site, "--onnxruntime-web", ort_web]
+    assert subprocess.run([sys.executable, "-m", "ganport", *map(str, argv)]).returncode == 0
+    old = {p.relative_to(site): digest(p) for p in site.rglob("*") if p.is_file()}
+    staging = lambda p: p.name.startswith(".site.")  # noqa: E731  (web's staged folder)
+    code, err = _signal_mid_write(argv, tmp_path, sig, staged=staging)
+    new = {p.relative_to(site): digest(p) for p in site.rglob("*") if p.is_file()}
+    assert new == old, err  # the same export: a whole new site is the old one, byte for byte
+    assert code in (0, 130, 143, -signal.SIGTERM), err
+    assert not [p for p in tmp_path.iterdir() if staging(p)], "a staged site was left behind"
