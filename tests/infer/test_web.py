@@ -620,3 +620,86 @@ def test_api_calls_before_the_models_load_wait_or_say_so(
         want = generator.generate(np.full((1, generator.nz), 0.5, np.float32))
         assert np.abs(images.reshape(want.shape) - want).max() <= 1e-5
         assert page.errors == []
+
+
+# One generated call of window.ganport.generate: z's container, length and values, n, label.
+GENERATED_CALL = """
+async (cases) => {
+  const nz = window.ganport.info.generator.nz;
+  const results = [];
+  for (const c of cases) {
+    const length = Math.max(0, c.n_rows * nz + c.extra);
+    const values = Array.from({ length }, (_, i) => Math.sin(i));
+    if (c.nan && values.length) values[values.length >> 1] = c.nan === 'inf' ? Infinity : NaN;
+    const z = { f32: Float32Array, f64: Float64Array, i32: Int32Array }[c.kind]?.from(values)
+      ?? (c.kind === 'array' ? values : null);
+    try {
+      const out = await window.ganport.generate(z, c.n, c.label);
+      results.push({ ok: true, length: out.length, finite: out.every(Number.isFinite) });
+    } catch (e) {
+      results.push({ ok: false, name: e.name, message: String(e.message) });
+    }
+  }
+  return results;
+}
+"""
+
+
+def _generated_calls(seed: int, count: int, classes: int) -> list[dict[str, Any]]:
+    """Seeded calls: a valid one with none, one or two of its fields broken (z's container,
+    length or values, n, the label)."""
+    rng = np.random.default_rng(seed)
+    pick = lambda options: options[int(rng.integers(len(options)))]  # noqa: E731
+    faults = {
+        "kind": lambda rows: pick(["f64", "i32", "array", "null"]),
+        "extra": lambda rows: pick([1, -1]),
+        "n": lambda rows: pick([0, -1, rows + 0.5, None, rows + 1]),
+        "nan": lambda rows: pick(["nan", "inf"]),
+        "label": lambda rows: pick([classes, -1, 2.5, [1], [classes] * rows, "3"]),
+    }
+    calls = []
+    for _ in range(count):
+        rows = int(rng.integers(1, 4))
+        label = pick([None, 0, classes - 1, [int(k) for k in rng.integers(0, classes, rows)]])
+        call = {"kind": "f32", "n_rows": rows, "extra": 0, "n": rows, "nan": False, "label": label}
+        for field in rng.choice(list(faults), size=pick([0, 0, 1, 1, 2]), replace=False):
+            call[str(field)] = faults[str(field)](rows)
+        calls.append(call)
+    return calls
+
+
+def _valid(call: dict[str, Any], classes: int) -> bool:
+    label = call["label"]
+    good_label = (
+        label is None
+        or (isinstance(label, int) and 0 <= label < classes)
+        or (
+            isinstance(label, list)
+            and len(label) == call["n_rows"]
+            and all(isinstance(k, int) and 0 <= k < classes for k in label)
+        )
+    )
+    return (
+        call["kind"] == "f32"
+        and call["extra"] == 0
+        and call["n"] == call["n_rows"]
+        and not call["nan"]
+        and good_label
+    )
+
+
+def test_generated_api_calls_give_images_or_one_clear_error(browser: Any, labels_site: Path):
+    """Every call either returns n finite images or rejects with an error of the API's own
+    (never a TypeError from deep inside, never NaN images)."""
+    calls = _generated_calls(seed=34, count=60, classes=10)
+    with opened(browser, labels_site) as page:
+        pixels = int(np.prod(page.evaluate("window.ganport.info.generator.channels")) * 28 * 28)
+        results = page.evaluate(GENERATED_CALL, calls)
+        assert page.errors == []
+    assert sum(_valid(c, 10) for c in calls) >= 5  # the generator makes good calls too
+    for call, result in zip(calls, results, strict=True):
+        if _valid(call, 10):
+            assert result == {"ok": True, "length": call["n"] * pixels, "finite": True}, call
+        else:
+            assert not result["ok"], call
+            assert result["name"] == "RangeError" and len(result["message"]) > 10, (call, result)

@@ -216,7 +216,8 @@ function discriminatorLabels(z, n, fed) {
 
 /** A class for every row, or one per row, as an Int32Array of n classes in 0..classes-1. */
 function checkedLabels(labels, n, classes) {
-  const values = typeof labels === 'number' ? new Array(n).fill(labels) : Array.from(labels ?? [], Number);
+  const many = typeof labels === 'object' && labels !== null && 'length' in labels;
+  const values = typeof labels === 'number' ? new Array(n).fill(labels) : many ? Array.from(labels, Number) : [];
   if (values.length !== n || !values.every((k) => Number.isInteger(k) && k >= 0 && k < classes)) {
     throw new RangeError(`labels must be a class or ${n} classes, each a whole number in 0..${classes - 1}`);
   }
@@ -434,6 +435,7 @@ function checkRows(values, n, width, name) {
   if (!(values instanceof Float32Array) || !Number.isInteger(n) || n < 1 || values.length !== n * width) {
     throw new RangeError(`${name} must be a Float32Array of n × ${width} values (n = ${n})`);
   }
+  if (!values.every(Number.isFinite)) throw new RangeError(`${name} holds NaN or Infinity`);
 }
 
 function imageDims(n) {
