@@ -2,8 +2,8 @@
 it, and wrap it so that it meets ganport's contract.
 
 The wrappers (``ContractGenerator``, ``ContractDiscriminator``) are what gets exported and
-what parity compares against: z (N, nz) [+ labels] → image (N, C, H, W) in [-1, 1], and
-image (N, C, H, W) in [-1, 1] [+ labels] → (N,). Their few adapting ops (a reshape, 2x - 1)
+what parity compares against: z (N, nz) (and labels) → image (N, C, H, W) in [-1, 1], and
+image (N, C, H, W) in [-1, 1] (and labels) → (N,). Their few adapting ops (a reshape, 2x - 1)
 land in the ONNX graph, so every runtime, the JS API and the page use the model unchanged.
 The rules that read a layout from numbers are ganport.core.layout's, shared with ``tag``.
 """
@@ -72,7 +72,7 @@ class Layout:
 
 
 class ContractGenerator(nn.Module):
-    """A user's G behind the contract: z (N, nz) [, labels (N,)] → (N, C, H, W) in [-1, 1]."""
+    """A user's G behind the contract: z (N, nz) (and labels (N,)) → (N, C, H, W) in [-1, 1]."""
 
     def __init__(self, model: nn.Module, found: Layout) -> None:
         super().__init__()
@@ -87,7 +87,7 @@ class ContractGenerator(nn.Module):
 
 
 class ContractDiscriminator(nn.Module):
-    """A user's D behind the contract: image (N, C, H, W) in [-1, 1] [, labels] → (N,)."""
+    """A user's D behind the contract: image (N, C, H, W) in [-1, 1] (and labels) → (N,)."""
 
     def __init__(self, model: nn.Module, found: Layout) -> None:
         super().__init__()
