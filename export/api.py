@@ -48,6 +48,7 @@ from ganport.train.adapt import (
     ContractGenerator,
     Hints,
     Layout,
+    contract_module,
     probe_discriminator,
     probe_generator,
     probe_inputs,
@@ -460,7 +461,7 @@ def _generator_source(
     elif hints.nz is None and getattr(source, "nz", None):
         hints = dataclasses.replace(hints, nz=int(source.nz))
     found = probe_generator(source, hints)
-    return ContractGenerator(source, found), _user_fields(source, found)
+    return contract_module(source, found), _user_fields(source, found)
 
 
 def _user_discriminator(
@@ -472,7 +473,7 @@ def _user_discriminator(
         )
     found = probe_discriminator(source, hints or Hints(), image_shape)
     fields = _user_fields(source, found)
-    return ContractDiscriminator(source, found), {**fields, "image_shape": found.image_shape}
+    return contract_module(source, found), {**fields, "image_shape": found.image_shape}
 
 
 def _own_fields(module: nn.Module) -> dict[str, Any]:

@@ -155,6 +155,22 @@ def probe_discriminator(
     raise InputError(f"the discriminator does not run on images shaped {shape} ({errors[-1]})")
 
 
+def contract_module(model: nn.Module, found: Layout) -> nn.Module:
+    """``model`` behind the contract: a generator that already keeps it as it is (so the
+    rewrites that know ganport's own classes still see them), anything else wrapped. A
+    discriminator is always wrapped: one that squeezes its output keeps (N,) only for
+    batches of two or more, which probing at one batch size cannot rule out."""
+    if found.role == "discriminator":
+        return ContractDiscriminator(model, found)
+    plain = (
+        found.z == layout.Z_FLAT
+        and found.image == layout.IMAGE_NCHW
+        and found.image_range == layout.CONTRACT_RANGE
+        and not found.classes
+    )
+    return model if plain else ContractGenerator(model, found)
+
+
 def guess_role(model: nn.Module, hints: Hints) -> str:
     """ "generator" or "discriminator", for a model given without saying which: the half it
     runs as (a G makes images from z; a D gives one score per image)."""
