@@ -136,6 +136,17 @@ def checkpoint_from_state(state: Any, path: Path | None = None) -> Checkpoint:
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise InputError(f"{where}: checkpoint lacks {', '.join(missing)}")
-    config = TrainConfig.from_dict(state["config"])
+    for count in ("step", "epoch"):
+        value = state.get(count, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InputError(f"{where}: checkpoint {count} is {value!r}, not a count")
+    if not isinstance(state["config"], dict):
+        raise InputError(
+            f"{where}: checkpoint config is a {type(state['config']).__name__}, not a dict"
+        )
+    try:
+        config = TrainConfig.from_dict(state["config"])
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from exc
     digest = sha256_file(path) if path is not None else ""
     return Checkpoint(path=path, config=config, state=state, sha256=digest)

@@ -235,5 +235,5 @@ class TrainConfig:
             model = ModelConfig(**values.pop("model"))
             values["betas"] = tuple(values.get("betas", (0.5, 0.999)))
             return cls(model=model, **values)
-        except (TypeError, KeyError) as exc:
+        except (TypeError, KeyError, ValueError) as exc:
             raise InputError(f"checkpoint config is not a ganport training config ({exc})") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 
 from tests.property.helpers import ganport, tiny_model
 
@@ -64,3 +65,30 @@ def test_a_failing_graph_names_its_file(capsys, tmp_path, tiny):
     onnx.save(model, path)
     code, _, err = ganport(capsys, "sample", path, "-n", 3, "--out", tmp_path / "g.png")
     assert code == 1 and str(path) in err and "Reshape" in err
+
+
+@pytest.mark.parametrize("config", ["0", None, [1, 2]])
+def test_a_checkpoint_whose_config_is_not_a_dict_is_named(
+    capsys, tmp_path, mlp28_checkpoint, config
+):
+    """Found by the long profile: a config of "0" ended in an internal ValueError, and one of
+    None in a message that did not name the file."""
+    import torch
+
+    state = torch.load(mlp28_checkpoint, weights_only=True)
+    state["config"] = config
+    ckpt = tmp_path / "checkpoint.pt"
+    torch.save(state, ckpt)
+    ganport(capsys, "export", ckpt, "--out", tmp_path / "out", names=(str(ckpt),))
+
+
+@pytest.mark.parametrize("step", [None, -1, "3", True])
+def test_a_checkpoint_whose_step_is_not_a_count_is_named(capsys, tmp_path, mlp28_checkpoint, step):
+    """Found by the long profile: a step of None ended in an internal TypeError."""
+    import torch
+
+    state = torch.load(mlp28_checkpoint, weights_only=True)
+    state["step"] = step
+    ckpt = tmp_path / "checkpoint.pt"
+    torch.save(state, ckpt)
+    ganport(capsys, "export", ckpt, "--out", tmp_path / "out", names=(str(ckpt),))
