@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganport.core.classes import class_edges
 from ganport.core.errors import InputError
 from ganport.train.adapt import (
     ContractDiscriminator,
@@ -27,6 +26,7 @@ from ganport.train.adapt import (
     probe_discriminator,
     probe_generator,
 )
+from ganport.train.models import LatentClass
 from ganport.train.user_model import instantiate, model_source
 
 # A probability is turned into a logit no closer to 0 or 1 than this (a saturated
@@ -40,17 +40,12 @@ class OwnGenerator(ContractGenerator):
 
     def __init__(self, model: nn.Module, found: Layout) -> None:
         super().__init__(model, found)
-        edges = torch.from_numpy(class_edges(found.classes)) if found.classes else None
-        self.register_buffer("edges", edges, persistent=False)
+        self.latent_class = LatentClass(found.classes) if found.classes else None
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.found.classes and labels is None:
-            labels = self.labels_of(z)
+        if self.latent_class is not None and labels is None:
+            labels = self.latent_class.index(z)
         return super().forward(z, labels)
-
-    def labels_of(self, z: torch.Tensor) -> torch.Tensor:
-        """The class each latent row selects: the number of edges z[:, 0] exceeds."""
-        return (z[:, :1] > self.edges).sum(dim=1)
 
 
 class OwnDiscriminator(ContractDiscriminator):

@@ -29,7 +29,6 @@ from torch import nn
 from tqdm import tqdm
 
 from ganport.core.atomic import write_bytes
-from ganport.core.classes import class_edges
 from ganport.core.errors import InputError, JobFailed
 from ganport.core.images import save_grid
 from ganport.core.latent import latent
@@ -50,7 +49,7 @@ from ganport.train.losses import (
     paired_latents,
     r1_penalty,
 )
-from ganport.train.models import build_discriminator, build_generator
+from ganport.train.models import LatentClass, build_discriminator, build_generator
 from ganport.train.own import classes_of
 from ganport.train.schedule import lr_factor
 from ganport.train.tensorboard import TensorBoardLog
@@ -178,7 +177,7 @@ class Trainer:
                     "takes labels trains with bce or hinge"
                 )
             classes = own["discriminator"]["layout"]["classes"]
-            self.class_edges = torch.from_numpy(class_edges(classes)).to(device)
+            self.latent_class = LatentClass(classes).to(device)
 
     @property
     def labels(self) -> torch.Tensor | None:
@@ -341,7 +340,7 @@ class Trainer:
         if not self.d_takes_labels:
             return (), ()
         real = to_device(self.labels[indices], self.device)
-        fake = (z[:, :1] > self.class_edges).sum(dim=1)
+        fake = self.latent_class.index(z)
         return (real,), (fake,)
 
     def _follow_lr_schedule(self) -> None:
