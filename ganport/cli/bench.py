@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ganport.cli.options import batch_sizes_option, json_option, provider_option
+from ganport.cli.options import batch_sizes_option, json_option, provider_option, runtime_option
 
 
 @click.command("bench")
@@ -65,6 +65,7 @@ from ganport.cli.options import batch_sizes_option, json_option, provider_option
     "on cuda; fp32 and, for an --int8 export, int8 on cpu]. torch runs fp16 and bf16 by "
     "autocast; ONNX Runtime runs the export's *_fp16.onnx and *_int8.onnx.",
 )
+@runtime_option(multiple=True)
 @json_option()
 def bench_command(
     target: Path,
@@ -79,10 +80,12 @@ def bench_command(
     matmul_size: int | None,
     no_compile: bool,
     precisions: tuple[str, ...] | None,
+    runtimes: tuple[str, ...],
     json_path: Path | None,
 ) -> None:
     """Time G and D on torch eager, torch.compile and ONNX Runtime (CUDA engines with
-    --provider cuda); exit 1 if any engine's output disagrees with torch eager."""
+    --provider cuda), and any --runtime beside them; exit 1 if any engine's output
+    disagrees with torch eager."""
     from ganport.core.errors import InputError, JobFailed
     from ganport.infer.compare.bench import BenchOptions, run_bench
     from ganport.infer.compare.bench_report import summary_table, write_report
@@ -96,6 +99,7 @@ def bench_command(
         compile=not no_compile,
         matmul_size=matmul_size,
         precisions=precisions,
+        runtimes=runtimes,
     )
     report = run_bench(target, checkpoint, options)
     click.echo(summary_table(report))

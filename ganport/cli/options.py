@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from ganport.core.runtimes import ENGINE_SUFFIXES
+
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 PROVIDERS = ("auto", "cpu", "cuda")
@@ -31,6 +33,28 @@ def provider_option(default: str = "auto", help: str = "Where ONNX Runtime runs.
     cuda that cannot run is an error, never a silent fallback."""
     return click.option(
         "--provider", type=click.Choice(PROVIDERS), default=default, show_default=True, help=help
+    )
+
+
+def runtime_option(multiple: bool = False) -> Decorator:
+    """``--runtime NAME``: run the exports on another runtime (the file ``ganport export
+    --target`` wrote beside each .onnx) instead of, or for bench beside, ONNX Runtime."""
+    names = [name for name in ENGINE_SUFFIXES if name != "onnxruntime"]
+    if multiple:
+        return click.option(
+            "--runtime",
+            "runtimes",
+            type=click.Choice(names),
+            multiple=True,
+            help="Also time this runtime on the file it runs beside the .onnx (repeatable).",
+        )
+    return click.option(
+        "--runtime",
+        type=click.Choice(["onnxruntime", *names]),
+        default="onnxruntime",
+        show_default=True,
+        help="The runtime to check: another runs the file `ganport export --target` wrote "
+        "beside each .onnx (OpenVINO .xml, .tflite, .ort; tract and onnx-reference the .onnx).",
     )
 
 

@@ -13,6 +13,7 @@ from ganport.cli.options import (
     junit_option,
     provider_option,
     renamed_option,
+    runtime_option,
     seeds_option,
 )
 
@@ -26,6 +27,7 @@ from ganport.cli.options import (
     type=click.Path(exists=True, path_type=Path),
 )
 @provider_option(default="cpu")
+@runtime_option()
 @batch_sizes_option("1,2,7,64")
 @seeds_option()
 @click.option(
@@ -58,6 +60,7 @@ from ganport.cli.options import (
 def parity_command(
     paths: tuple[Path, ...],
     provider: str,
+    runtime: str,
     batch_sizes: tuple[int, ...],
     seeds: tuple[int, ...],
     atol: float | None,
@@ -69,7 +72,8 @@ def parity_command(
     json_path: Path | None,
     junit: Path | None,
 ) -> None:
-    """Compare ONNX Runtime with torch on identical inputs; exit 1 on any mismatch.
+    """Compare ONNX Runtime (or --runtime) with torch on identical inputs; exit 1 on any
+    mismatch.
 
     The torch side is CHECKPOINT, or without it what the export folder's manifest.json
     names: its checkpoint, or your own models (class, arguments and weights) it was
@@ -98,6 +102,7 @@ def parity_command(
         use_tf32=tf32,
         distribution_samples=distribution_samples,
         cache_dir=cache_dir,
+        runtime=runtime,
     )
     click.echo(summary_table(result))
     for note in result.notes:

@@ -21,3 +21,10 @@ class JobFailed(GanportError):
     """The job ran and its result is a failure (parity mismatch, non-finite output). Exit 1."""
 
     exit_code = 1
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type where it has none): what a
+    one-line error or a report cell quotes of a library's own, often multi-line, error."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

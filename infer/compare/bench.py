@@ -45,6 +45,7 @@ from ganport.infer.compare.bench_engines import (
     engine_name,
     ort_cpu_engine,
     ort_cuda_engine,
+    runtime_engine,
     torch_cuda_graph_engine,
     torch_engine,
     torch_precision,
@@ -80,6 +81,7 @@ class BenchOptions:
     compile: bool = True
     matmul_size: int | None = None  # None: MATMUL_SIZE of the provider
     precisions: tuple[str, ...] | None = None  # None: DEFAULT_PRECISIONS of the provider
+    runtimes: tuple[str, ...] = ()  # other engines (ganport.infer.engines) timed beside ORT
 
 
 @dataclass
@@ -464,6 +466,12 @@ def _builders(
                 )
             elif explicit and precision != "bf16":
                 builders[name] = functools.partial(_missing, path, precision)
+        if precision in files and precision != "tf32" and provider == "cpu":
+            for runtime in options.runtimes:
+                name = engine_name(runtime, precision)
+                builders[name] = functools.partial(
+                    runtime_engine, runtime, files[precision], precision
+                )
     return builders
 
 

@@ -223,6 +223,37 @@ def ort_cuda_engine(path: Path, threads: int, cuda_graph: bool, precision: str =
     )
 
 
+def runtime_engine(name: str, path: Path, precision: str = "fp32") -> Engine:
+    """Another runtime (``ganport.infer.engines``: OpenVINO, tract, LiteRT, .ort) on the file
+    it runs beside ``path``, through its own Python API; its thread count is its own."""
+    from ganport.infer.engines import EngineMissing, get_engine
+
+    try:
+        runtime = get_engine(name)
+    except EngineMissing as exc:
+        raise Skipped(str(exc)) from exc
+    file = runtime.file_for(path)
+    if not file.is_file():
+        raise Skipped(f"no {file.name} beside {path.name} (export with --target)")
+    start = time.perf_counter()
+    loaded = runtime.load(file)
+    setup = time.perf_counter() - start
+
+    def bind(xs: tuple[np.ndarray, ...]) -> Runner:
+        feeds = dict(zip(loaded.input_names, xs, strict=True))
+        out: list[np.ndarray] = []
+
+        def run() -> None:
+            out[:] = loaded.run(feeds)[:1]
+
+        return Runner(run, lambda: np.asarray(out[0], np.float32))
+
+    settings = {"runtime": runtime.name, "version": runtime.version, "model": file.name}
+    if runtime.compute:
+        settings["compute"] = runtime.compute
+    return Engine(engine_name(name, precision), "cpu", bind, setup, settings, precision)
+
+
 def _ort_binder(
     session: ort.InferenceSession, device: str, probe: ort.InferenceSession | None = None
 ) -> Callable[[tuple[np.ndarray, ...]], Runner]:

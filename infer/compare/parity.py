@@ -9,6 +9,7 @@ trigger. This is the comparison half of infer/: it imports torch inside its func
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import time
@@ -21,12 +22,13 @@ import numpy as np
 import onnx
 
 from ganport.core.classes import edge_latent, labels_for
-from ganport.core.errors import InputError
+from ganport.core.errors import InputError, JobFailed, first_line
 from ganport.core.latent import latent
 from ganport.core.metadata import ModelMetadata, session_metadata
 from ganport.core.progress import progress
 from ganport.core.tolerance import CHECK_BATCH_SIZES, Comparison, Tolerance, compare, profile_for
 from ganport.infer.compare.reference import Reference, load_reference
+from ganport.infer.engines import Engine, Loaded, get_engine
 from ganport.infer.runtime.session import create_session, run, runtime_versions
 
 DEFAULT_BATCH_SIZES = CHECK_BATCH_SIZES
@@ -179,8 +181,12 @@ def run_parity(
     distribution_samples: int = DISTRIBUTION_SAMPLES,
     feature_net: Any = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    runtime: str = "onnxruntime",
 ) -> ParityReport:
     """Compare every model in ``target`` with ``checkpoint``; returns the full report.
+
+    ``runtime`` another engine (``ganport.infer.engines``) runs the models on instead of
+    ONNX Runtime: the file it runs beside each .onnx (``ganport export --target``).
 
     With ``checkpoint`` None, the torch models are what the export folder's manifest names:
     its checkpoint, or the models written elsewhere that it was exported from. An int8
@@ -190,6 +196,9 @@ def run_parity(
     """
     start = time.perf_counter()
     models = find_models(target)
+    engine = None if runtime == "onnxruntime" else get_engine(runtime)
+    if engine is not None:
+        models = _with_engine_files(models, engine)
     ref = load_reference(checkpoint, models)
     report = _new_report(ref, provider)
     real = ref.real_images(max(batch_sizes))
@@ -199,10 +208,38 @@ def run_parity(
         report.notes.append(f"{what}: D is compared on {images} only")
     for path in models:
         model = _open_model(path, ref, provider, use_tf32, atol, rtol, report)
+        if engine is not None:
+            model = _on_engine(model, engine, report)
         judge = (distribution_samples, feature_net, cache_dir)
         _compare_model(model, ref, real, batch_sizes, seeds, sweep_samples, judge, report)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _with_engine_files(models: list[Path], engine: Engine) -> list[Path]:
+    """The exports that have the engine's own file beside them (all, for one that reads
+    .onnx); none is an error that says how to write them."""
+    found = [path for path in models if engine.file_for(path).is_file()]
+    if not found:
+        wanted = engine.file_for(models[0]).name
+        raise InputError(
+            f"{models[0].parent}: no {wanted} or other {engine.name} file beside the .onnx "
+            f"files; write them with `ganport export --target`"
+        )
+    return found
+
+
+def _on_engine(model: _Model, engine: Engine, report: ParityReport) -> _Model:
+    """``model`` run on ``engine`` (the file beside it) at its precision's CPU tolerance."""
+    file = engine.file_for(model.path)
+    try:
+        loaded = engine.load(file)
+    except Exception as exc:  # each runtime raises its own types for a file it refuses
+        raise JobFailed(f"{file.name}: {engine.name} cannot load it: {first_line(exc)}") from exc
+    ran = f"{engine.name} {engine.version}" + (f" ({engine.compute})" if engine.compute else "")
+    report.tolerances[model.path.name]["provider"] = ran
+    report.versions[engine.name] = engine.version
+    return dataclasses.replace(model, loaded=loaded, provider=ran)
 
 
 def _new_report(ref: Reference, provider: str) -> ParityReport:
@@ -291,14 +328,21 @@ class _Model:
     reference: Any
     tol: Tolerance
     hint: str | None = None
+    loaded: Loaded | None = None  # the model on another engine, which runs it instead
 
     def __post_init__(self) -> None:
         self.hint = structural_hint(self.path)
 
     def run(self, xs: tuple[np.ndarray, ...]) -> np.ndarray:
-        """ONNX Runtime's output for inputs ``xs`` (the main one, then labels if taken)."""
+        """The runtime's output for inputs ``xs`` (the main one, then labels if taken):
+        ONNX Runtime's session, or a model loaded on another engine."""
         feeds = dict(zip(self.meta.input_names, xs, strict=True))
         feeds[self.meta.input_name] = xs[0].astype(self.meta.io_dtype)
+        if self.loaded is not None:
+            try:
+                return np.asarray(self.loaded.run(feeds)[0], np.float32)
+            except Exception as exc:  # each runtime raises its own types
+                raise JobFailed(f"{self.path.name} on {self.provider}: {first_line(exc)}") from exc
         (got,) = run(self.session, self.provider, feeds, [self.meta.output_name])
         return got.astype(np.float32)
 
