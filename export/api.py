@@ -20,7 +20,7 @@ import onnx
 import torch
 from torch import nn
 
-from ganport.core.atomic import atomic_path
+from ganport.core.atomic import atomic_model_path
 from ganport.core.errors import InputError, JobFailed
 from ganport.core.latent import latent
 from ganport.core.manifest import ManifestModel, sha256_file
@@ -31,6 +31,7 @@ from ganport.export.convert import (
     fit_ir_version,
     name_nodes,
     opset_of,
+    save_onnx,
     to_float16,
 )
 from ganport.export.fold import fold_batchnorm
@@ -38,10 +39,13 @@ from ganport.export.quantize import (
     CALIBRATION_SEED,
     DEFAULT_CALIBRATION,
     DEFAULT_METHOD,
+    int8_opset,
     quantize_int8,
 )
 from ganport.export.rewrite import gemm_stem, int8_form
 from ganport.export.runtimes import check_loadable
+from ganport.export.targets import get_target
+from ganport.export.targets.prepare import prepare_for_target
 from ganport.infer.runtime.session import create_session
 from ganport.train.adapt import (
     ContractDiscriminator,
@@ -86,6 +90,8 @@ class ExportOptions:
     check_batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
     fold_batchnorm: bool = True
     oldest_onnxruntime: str | None = None  # refuse what this release could not load
+    target: str | None = None  # a runtime to prepare for (ganport.export.targets)
+    external_data: bool = False  # weights in FILE.onnx.data beside it (always past 1 GiB)
 
 
 @dataclass
@@ -96,6 +102,7 @@ class ExportResult:
     metadata: ModelMetadata
     checks: CheckReport | None
     seconds: float
+    target: dict[str, Any] | None = None  # the file written for --target and its check
 
     def describe(self) -> ManifestModel:
         """The manifest entry for this file."""
@@ -115,6 +122,8 @@ class ExportResult:
             export_seconds=round(self.seconds, 3),
             checks=self.checks.to_dict() if self.checks else None,
             quantization=self.metadata.quantization or None,
+            target=self.target,
+            external_data=_external_data(self.path),
         )
 
 
@@ -260,16 +269,22 @@ def _export(
         )
     module = module.eval()
     exported, rewrites = _rewritten(module, options)
-    meta = dataclasses.replace(meta, rewrites=rewrites)
+    target = options.target if options.target and get_target(options.target).takes(options) else ""
+    meta = dataclasses.replace(meta, rewrites=rewrites, target=target)
+    opset, opset_note = (
+        int8_opset(options.opset, options.oldest_onnxruntime)
+        if options.int8
+        else (options.opset, "")
+    )
     start = time.perf_counter()
-    with atomic_path(path) as tmp:
+    with atomic_model_path(path) as tmp:
         model = export_module(
             exported,
             examples,
             tmp,
             meta.input_names,
             meta.output_name,
-            opset=options.opset,
+            opset=opset,
             exporter=options.exporter,
             static_batch=options.static_batch,
         )
@@ -284,13 +299,14 @@ def _export(
                 method=options.calibration_method,
                 calibration_data=_calibration_data(meta),
                 keep_float=_int8_float_nodes(model, meta.role),
+                opset_note=opset_note,
             )
             meta = dataclasses.replace(meta, quantization=quantization.to_dict())
         fit_ir_version(model)
         meta = dataclasses.replace(meta, opset=opset_of(model), ir_version=model.ir_version)
         onnx.helper.set_model_props(model, {METADATA_KEY: meta.to_json()})
         model.doc_string = f"ganport {meta.role} ({meta.arch}); metadata under '{METADATA_KEY}'"
-        onnx.save(model, str(tmp))
+        save_onnx(model, tmp, external_data=options.external_data)
         seconds = time.perf_counter() - start
         report = None
         if options.check:
@@ -299,7 +315,8 @@ def _export(
                 raise JobFailed(
                     f"export check failed for {path.name}: {'; '.join(report.problems)}"
                 )
-    return ExportResult(path=path, metadata=meta, checks=report, seconds=seconds)
+        prepared = _prepare_target(module, examples, tmp, path, meta, options) if target else None
+    return ExportResult(path=path, metadata=meta, checks=report, seconds=seconds, target=prepared)
 
 
 def _rewritten(module: nn.Module, options: ExportOptions) -> tuple[nn.Module, list[str]]:
@@ -359,6 +376,21 @@ def _calibration_data(meta: ModelMetadata) -> str:
     return f"half real images of {source} (its last), half G_ema samples (seed {CALIBRATION_SEED})"
 
 
+def _torch_reference(module: nn.Module) -> Callable[..., np.ndarray]:
+    def reference(*xs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(*(torch.from_numpy(x) for x in xs)).numpy()
+
+    return reference
+
+
+def _check_inputs(examples: tuple[torch.Tensor, ...], options: ExportOptions) -> list[np.ndarray]:
+    inputs = [x.numpy() for x in examples]
+    if options.static_batch and len(inputs[0]) < options.static_batch:
+        inputs = [np.resize(x, (options.static_batch, *x.shape[1:])) for x in inputs]
+    return inputs
+
+
 def _run_checks(
     module: nn.Module,
     examples: tuple[torch.Tensor, ...],
@@ -366,21 +398,14 @@ def _run_checks(
     meta: ModelMetadata,
     options: ExportOptions,
 ) -> CheckReport:
-    def reference(*xs: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return module(*(torch.from_numpy(x) for x in xs)).numpy()
-
-    sizes = options.check_batch_sizes
-    inputs = [x.numpy() for x in examples]
-    if options.static_batch and len(inputs[0]) < options.static_batch:
-        inputs = [np.resize(x, (options.static_batch, *x.shape[1:])) for x in inputs]
+    reference = _torch_reference(module)
     report = check_export(
         path,
         reference,
-        inputs,
+        _check_inputs(examples, options),
         precision=meta.precision,
         static_batch=options.static_batch,
-        batch_sizes=sizes,
+        batch_sizes=options.check_batch_sizes,
     )
     if options.int8 and meta.role == "generator" and report.passed and options.int8_judge:
         session, _ = create_session(path, "cpu")
@@ -393,6 +418,29 @@ def _run_checks(
         for problem in verdict.problems:
             report.fail(f"int8 against fp32 on the feature network: {problem}")
     return report
+
+
+def _prepare_target(
+    module: nn.Module,
+    examples: tuple[torch.Tensor, ...],
+    tmp: Path,
+    path: Path,
+    meta: ModelMetadata,
+    options: ExportOptions,
+) -> dict[str, Any]:
+    """Convert the checked file for ``options.target`` and run it there; a failed run fails
+    the export, as a failed ONNX check does."""
+    return prepare_for_target(
+        options.target,
+        options.check,
+        tmp,
+        path,
+        _torch_reference(module),
+        _check_inputs(examples, options),
+        precision=meta.precision,
+        static_batch=options.static_batch,
+        batch_sizes=options.check_batch_sizes,
+    )
 
 
 def _options(options: ExportOptions | None, overrides: dict[str, Any]) -> ExportOptions:
@@ -501,6 +549,14 @@ def _user_fields(source: nn.Module, found: Layout) -> dict[str, Any]:
     if found.role == "discriminator":
         fields["d_output"] = found.d_output
     return fields
+
+
+def _external_data(path: Path) -> dict[str, Any] | None:
+    """The manifest's record of the weights file beside ``path``, if it has one."""
+    data = path.with_name(f"{path.name}.data")
+    if not data.is_file():
+        return None
+    return {"file": data.name, "sha256": sha256_file(data), "size_bytes": data.stat().st_size}
 
 
 def _describe_value(value: onnx.ValueInfoProto) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from ganport.core.lock import folder_lock
 from ganport.core.manifest import MANIFEST_NAME, Manifest, ManifestSource
 from ganport.core.metadata import ROLES
 from ganport.export.api import ExportOptions, ExportResult, export_discriminator, export_generator
+from ganport.export.targets import adjusted
 from ganport.train.adapt import Hints, Layout
 from ganport.train.checkpoint import Checkpoint, load_checkpoint, versions
 from ganport.train.user_model import ModelSource, build_model
@@ -134,7 +135,9 @@ def export_user_models(
 
 
 def _variants(options: ExportOptions) -> list[ExportOptions]:
-    """The fp32 model with a symbolic batch, then each variant ``options`` asks for."""
+    """The fp32 model with a symbolic batch, then each variant ``options`` asks for, with
+    what its target needs (``targets.adjusted``)."""
+    options = adjusted(options)
     base = dataclasses.replace(options, fp16=False, int8=False, static_batch=None)
     variants = [base]
     if options.fp16:

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ganport.core.tolerance import CHECK_BATCH_SIZES, compare, profile_for
+from ganport.core.tolerance import CHECK_BATCH_SIZES, Tolerance, compare, profile_for
+from ganport.infer.engines import Loaded
 from ganport.infer.runtime.session import create_session
 
 DEFAULT_BATCH_SIZES = CHECK_BATCH_SIZES
@@ -80,28 +81,69 @@ def check_export(
 
     session, _ = create_session(path, "cpu")
     names = [arg.name for arg in session.get_inputs()]
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return session.run(None, feeds)[0]
+
     sizes = [static_batch] if static_batch else list(batch_sizes)
+    _check_batches(run, names, reference, inputs, sizes, tol, report, "ONNX Runtime")
+    return report
+
+
+def check_on_engine(
+    loaded: Loaded,
+    runtime: str,
+    reference: Callable[..., np.ndarray],
+    inputs: Sequence[np.ndarray],
+    *,
+    precision: str = "fp32",
+    static_batch: int | None = None,
+    batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
+) -> CheckReport:
+    """Run a model loaded on another runtime (``ganport.infer.engines``) at each batch size
+    against ``reference``, under the same tolerance as the ONNX check."""
+    tol = profile_for(precision, "CPUExecutionProvider")
+    report = CheckReport(atol=tol.atol, rtol=tol.rtol, symbolic_batch=not static_batch)
+
+    def run(feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return loaded.run(feeds)[0]
+
+    sizes = [static_batch] if static_batch else list(batch_sizes)
+    _check_batches(run, loaded.input_names, reference, inputs, sizes, tol, report, runtime)
+    return report
+
+
+def _check_batches(
+    run: Callable[[dict[str, np.ndarray]], np.ndarray],
+    names: Sequence[str],
+    reference: Callable[..., np.ndarray],
+    inputs: Sequence[np.ndarray],
+    sizes: Sequence[int],
+    tol: Tolerance,
+    report: CheckReport,
+    runtime: str,
+) -> None:
+    """Run at each batch size and compare with ``reference``; failures go to ``report``."""
     for batch in sizes:
         xs = [x[:batch] for x in inputs]
         try:
-            (got,) = session.run(None, dict(zip(names, xs, strict=True)))
-        except Exception as exc:  # onnxruntime raises its own exception types per failure
-            report.fail(f"ONNX Runtime failed at batch {batch}: {_first_line(exc)}")
+            got = np.asarray(run(dict(zip(names, xs, strict=True))))
+        except Exception as exc:  # every runtime raises its own exception types per failure
+            report.fail(f"{runtime} failed at batch {batch}: {_first_line(exc)}")
             continue
         want = reference(*xs)
         result = compare(got, want, tol)
         report.batches.append(BatchCheck(batch, list(got.shape), result.max_abs, result.passed))
         if result.shape != result.reference_shape:
             report.fail(
-                f"at batch {batch} the output shape is {result.shape}, torch gives "
-                f"{result.reference_shape} (is the batch axis really dynamic?)"
+                f"at batch {batch} the output shape on {runtime} is {result.shape}, torch "
+                f"gives {result.reference_shape} (is the batch axis really dynamic?)"
             )
         elif not result.passed:
             report.fail(
-                f"at batch {batch} outputs differ from torch: max abs error {result.max_abs:.3g} "
-                f"(atol {tol.atol_for(want):.3g}, rtol {tol.rtol:g})"
+                f"at batch {batch} {runtime}'s outputs differ from torch: max abs error "
+                f"{result.max_abs:.3g} (atol {tol.atol_for(want):.3g}, rtol {tol.rtol:g})"
             )
-    return report
 
 
 def _check_batchnorm_inference(model: onnx.ModelProto, report: CheckReport) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ganport.core.atomic import atomic_path
+from ganport.core.atomic import atomic_model_path
 from ganport.core.errors import JobFailed
 from ganport.core.runtimes import ENGINE_SUFFIXES, TARGET_ENGINES
 from ganport.export.checks import DEFAULT_BATCH_SIZES, check_on_engine
@@ -77,10 +77,11 @@ def _engine_or_reason(runtime: str, check: bool, record: dict[str, Any]) -> Engi
 @contextlib.contextmanager
 def _written(target: Any, onnx_file: Path, dest: Path) -> Iterator[Path]:
     """The file the runtime runs: the ONNX file itself, or its conversion, which lands at
-    ``dest`` only if the block (the check) finishes."""
+    ``dest`` only if the block (the check) finishes, with any file the runtime keeps beside
+    it (OpenVINO's .bin): convert writes ``dest``'s name in a staging folder."""
     if target.convert is None:
         yield onnx_file
         return
-    with atomic_path(dest) as tmp:
+    with atomic_model_path(dest) as tmp:
         target.convert(onnx_file, tmp)
         yield tmp

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ganport.cli.options import cache_dir_option, hints_from, json_object, layout_options
+from ganport.core.runtimes import TARGET_ENGINES
 
 WEIGHTS = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -118,6 +119,18 @@ def user_model_options(command: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Refuse an export this onnxruntime release (e.g. 1.15) could not load.",
 )
+@click.option(
+    "--target",
+    type=click.Choice(list(TARGET_ENGINES)),
+    default=None,
+    help="Also write the file a runtime besides ONNX Runtime runs (OpenVINO IR, .tflite, "
+    ".ort) in the form it takes, and check it on that runtime where it is installed.",
+)
+@click.option(
+    "--external-data",
+    is_flag=True,
+    help="Keep the weights in FILE.onnx.data beside each model (always past 1 GiB).",
+)
 @click.option("--no-check", is_flag=True, help="Skip running the models against torch.")
 @user_model_options
 def export_command(
@@ -134,6 +147,8 @@ def export_command(
     cache_dir: Path | None,
     static_batch: int | None,
     oldest_onnxruntime: str | None,
+    target: str | None,
+    external_data: bool,
     no_check: bool,
     **own: Any,
 ) -> None:
@@ -158,6 +173,8 @@ def export_command(
         weights=weights,
         check=not no_check,
         oldest_onnxruntime=oldest_onnxruntime,
+        target=target,
+        external_data=external_data,
     )
     folder = out if out is not None else source.parent
     if own["model"] or own["discriminator_model"]:
@@ -185,6 +202,8 @@ def _say_what_was_written(manifest: Any, folder: Path) -> None:
         )
         if checks and checks.get("distribution"):
             click.echo(f"  {_distribution_line(checks['distribution'])}")
+        if model.target:
+            click.echo(f"  {_target_line(model.target, folder)}")
     click.echo(f"{folder / 'manifest.json'}")
 
 
@@ -227,6 +246,22 @@ def _refuse_model_options(own: dict) -> None:
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise click.UsageError(f"{flag} is for your own model: give --model too")
+
+
+def _target_line(target: dict, folder: Path) -> str:
+    """The file written for --target and what its run on that runtime found, one line."""
+    line = f"{target['name']}: {folder / target['file']}"
+    check = target.get("check")
+    if check is None:
+        line += f"  not checked: {target['not_checked']}"
+    else:
+        worst = max(b["max_abs_err"] for b in check["batches"])
+        batches = ",".join(str(b["batch"]) for b in check["batches"])
+        line += f"  checked on {target['runtime']} {target['version']} at batch {batches}"
+        line += f" (max abs err {worst:.2g})"
+    if target.get("caveat"):
+        line += f"; {target['caveat']}"
+    return line
 
 
 def _distribution_line(check: dict) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -50,6 +51,35 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_model_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Like ``atomic_path`` for a model that may keep its weights in files beside it (ONNX
+    external data): yield ``path``'s name inside a staging folder beside it; when the block
+    succeeds, the files written beside the model move into place first, then the model,
+    so it never names data that is not there. A data file of an earlier model of that name
+    that the new one does not use is removed after it."""
+    final = Path(path)
+    with atomic_path(final) as tmp:  # the destination's checks, and the model's rename
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        except OSError as exc:
+            raise GanportError(f"cannot write {final}: {exc.strerror or exc}") from exc
+        try:
+            yield stage / final.name
+            model = stage / final.name
+            beside = [f for f in stage.iterdir() if f != model]
+            for file in beside:
+                os.chmod(file, 0o666 & ~_umask())
+                _fsync_file(file)
+                os.replace(file, final.parent / file.name)
+            os.replace(model, tmp)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    stale = final.with_name(f"{final.name}.data")
+    if stale.name not in {f.name for f in beside}:
+        stale.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

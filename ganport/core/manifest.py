@@ -56,6 +56,10 @@ class ManifestModel:
     export_seconds: float
     checks: dict[str, Any] | None
     quantization: dict[str, Any] | None = None  # int8 files: as in their metadata
+    # weights kept beside the model (--external-data): {"file", "sha256", "size_bytes"}
+    external_data: dict[str, Any] | None = None
+    # --target: the runtime's file written beside this one, and its run on that runtime
+    target: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ class ModelMetadata:
     rewrites: list[str] = field(default_factory=list)
     # precision "int8": how it was quantized (method, calibration, what stayed float)
     quantization: dict[str, Any] = field(default_factory=dict)
+    # the runtime this file was prepared for (``ganport export --target``), "" for none
+    target: str = ""
     producer: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 

@@ -70,11 +70,16 @@ def build_site(
         roles.append("discriminator")
     metadata = {role: _checked_model(export_dir, role, manifest) for role in roles}
     _check_target(out)
+    data_files = {role: _external_data(export_dir, role, manifest) for role in roles}
     info = {
         "ganport": __version__,
         "onnxruntime_web": ort_version,
         "models": {
-            role: {"file": MODEL_FILES[role], "metadata": json.loads(meta.to_json())}
+            role: {
+                "file": MODEL_FILES[role],
+                "metadata": json.loads(meta.to_json()),
+                **({"external_data": data_files[role]} if data_files[role] else {}),
+            }
             for role, meta in metadata.items()
         },
     }
@@ -84,7 +89,9 @@ def build_site(
         for name in ORT_FILES:
             shutil.copyfile(ort_dir / name, stage / ORT_FOLDER / name)
         for role in roles:
-            shutil.copyfile(export_dir / MODEL_FILES[role], stage / MODEL_FILES[role])
+            for name in (MODEL_FILES[role], data_files[role]):
+                if name:
+                    shutil.copyfile(export_dir / name, stage / name)
         shutil.copyfile(export_dir / MANIFEST_NAME, stage / MANIFEST_NAME)
         (stage / SITE_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return SiteReport(out, tuple(MODEL_FILES[role] for role in roles), ort_version)
@@ -125,6 +132,20 @@ def _checked_model(export_dir: Path, role: str, manifest: Manifest) -> ModelMeta
     if meta.precision != "fp32" or meta.static_batch is not None:
         raise InputError(f"{path}: the page needs the fp32 dynamic-batch {role}")
     return meta
+
+
+def _external_data(export_dir: Path, role: str, manifest: Manifest) -> str | None:
+    """The weights file the model keeps beside it (``export --external-data``), checked
+    against the manifest's hash like the model; None for a model that holds its weights."""
+    entry = next(e for e in manifest.models if e.file == MODEL_FILES[role])
+    if not entry.external_data:
+        return None
+    path = export_dir / entry.external_data["file"]
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (the {role}'s weights, named in {MANIFEST_NAME})")
+    if sha256_file(path) != entry.external_data["sha256"]:
+        raise InputError(f"{path}: sha256 differs from {MANIFEST_NAME}; re-export the folder")
+    return path.name
 
 
 def _check_target(out: Path) -> None:

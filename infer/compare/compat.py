@@ -32,11 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from ganport.core.atomic import write_json
+from ganport.core.atomic import write_bytes, write_json
 from ganport.core.classes import edge_latent
 from ganport.core.errors import GanportError, InputError
 from ganport.core.latent import latent
 from ganport.core.tolerance import compare, profile_for
+from ganport.infer.compare.compat_expected import expected_outcome
 
 RUNNERS = Path(__file__).parent / "runners"
 ROWS = 48  # rows of every input: covers each of 9 class edges' 5 neighbours once
@@ -44,6 +45,7 @@ VARIANTS = {
     "default": {},
     "opset 13": {"opset": 13},
     "fp16": {"fp16": True},
+    "int8": {"int8": True},
     f"static batch {ROWS}": {"static_batch": ROWS},
 }
 
@@ -58,6 +60,7 @@ class Runtime:
     name: str
     version: str
     run_many: RunMany
+    variants: tuple[str, ...] | None = None  # the ones it runs (None: every variant)
 
 
 @dataclass
@@ -76,6 +79,26 @@ class Cell:
     profile: str = ""
     error: str | None = None
 
+    @property
+    def outcome(self) -> str:
+        """ "exact", or why not: the runtime's own error, or how far from torch it is."""
+        if self.passed:
+            return "exact"
+        if self.error:
+            return f"unsupported: {self.error}"
+        return f"inexact: max abs {self.max_abs:.2g}"
+
+    def expected(self) -> str:
+        """What ``EXPECTED`` writes down for this cell."""
+        return expected_outcome(self.runtime, self.variant, self.role)
+
+    @property
+    def as_expected(self) -> bool:
+        """Whether the outcome is the one written down: exact, or failing for the reason
+        recorded (its start). A cell that starts passing is a change too: update the table."""
+        want = self.expected()
+        return self.outcome == want if want == "exact" else self.outcome.startswith(want)
+
 
 @dataclass
 class Matrix:
@@ -83,7 +106,17 @@ class Matrix:
 
     @property
     def passed(self) -> bool:
-        return all(cell.passed for cell in self.cells)
+        """Every cell as written down in ``EXPECTED``."""
+        return all(cell.as_expected for cell in self.cells)
+
+    def surprises(self) -> list[str]:
+        """One line per cell whose outcome is not the one written down."""
+        return [
+            f"{c.runtime} {c.model} {c.role} {c.variant} ({c.inputs}): {c.outcome}, "
+            f"expected {c.expected()}"
+            for c in self.cells
+            if not c.as_expected
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "cells": [dataclasses.asdict(c) for c in self.cells]}
@@ -94,7 +127,7 @@ class Matrix:
         for c in self.cells:
             agreement = "-" if c.class_agreement is None else f"{c.class_agreement:.0%}"
             error = "-" if c.max_abs is None else f"{c.max_abs:.2g}"
-            verdict = "ok" if c.passed else f"FAIL {c.error or ''}".strip()
+            verdict = c.outcome if c.as_expected else f"UNEXPECTED {c.outcome}"
             rows.append(
                 (
                     c.runtime,
@@ -109,13 +142,24 @@ class Matrix:
             )
         return _aligned(rows)
 
+    def markdown(self) -> str:
+        """The summary as a Markdown table: one row per runtime and variant, each outcome."""
+        rows = self.summary_rows()
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+        return "\n".join(lines) + "\n"
+
     def summary(self) -> str:
-        """One line per runtime and variant: cells passed, worst error per precision, and
-        the share of class-edge rows drawing torch's image."""
+        """One line per runtime and variant (``summary_rows``), aligned."""
+        return _aligned(self.summary_rows())
+
+    def summary_rows(self) -> list[tuple[str, ...]]:
+        """One row per runtime and variant: cells exact, worst error per role, the share
+        of class-edge rows drawing torch's image, and the first reason a cell is not exact."""
         groups: dict[tuple[str, str, str], list[Cell]] = {}
         for cell in self.cells:
             groups.setdefault((cell.runtime, cell.version, cell.variant), []).append(cell)
-        rows = [("runtime", "version", "variant", "passed", "max abs G", "max abs D", "classes")]
+        rows = [("runtime", "version", "variant", "exact", "max abs G", "max abs D", "classes", "")]
         for (runtime, version, variant), cells in groups.items():
             worst = {
                 role: max(
@@ -125,6 +169,7 @@ class Matrix:
                 for role in ("generator", "discriminator")
             }
             edges = [c.class_agreement for c in cells if c.class_agreement is not None]
+            why = next((f"{c.role}: {c.outcome}" for c in cells if not c.passed), "")
             rows.append(
                 (
                     runtime,
@@ -133,53 +178,69 @@ class Matrix:
                     f"{sum(c.passed for c in cells)}/{len(cells)}",
                     *("-" if v is None else f"{v:.2g}" for v in worst.values()),
                     f"{min(edges):.0%}" if edges else "-",
+                    why.replace("|", "/"),
                 )
             )
-        return _aligned(rows)
+        return rows
 
 
 def current_onnxruntime() -> Runtime:
     """The onnxruntime of this environment, on the CPU provider."""
-    import onnxruntime as ort
-
-    from ganport.infer.runtime.session import create_session, run
-
-    def run_many(jobs: list[tuple[Path, np.ndarray]]) -> tuple[list, list[str]]:
-        outputs, errors = [], []
-        for path, x in jobs:
-            try:
-                session, provider = create_session(path, "cpu")
-                inp, out = session.get_inputs()[0], session.get_outputs()[0]
-                dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
-                outputs.append(run(session, provider, {inp.name: x.astype(dtype)}, [out.name])[0])
-                errors.append("")
-            except Exception as exc:  # a load or run failure is the cell's result
-                outputs.append(None)
-                errors.append(_first_line(exc))
-        return outputs, errors
-
-    return Runtime("onnxruntime", ort.__version__, run_many)
+    return engine_runtime("onnxruntime")
 
 
 def reference_evaluator() -> Runtime:
     """ONNX's own reference implementation of the operators (numpy)."""
-    import onnx
-    from onnx.reference import ReferenceEvaluator
+    return engine_runtime("onnx-reference", label="onnx.reference")
+
+
+def engine_runtime(
+    name: str, convert: Callable[[Path, Path], None] | None = None, label: str | None = None
+) -> Runtime:
+    """A ``ganport.infer.engines`` engine in this process. ``convert`` (ONNX file, file to
+    write) first turns each export into the engine's own format (.tflite, .ort), as
+    ``ganport export --target`` does; a failed conversion is the cell's result."""
+    from ganport.core.runtimes import ENGINE_SUFFIXES
+    from ganport.infer.engines import get_engine
+
+    engine = get_engine(name)
 
     def run_many(jobs: list[tuple[Path, np.ndarray]]) -> tuple[list, list[str]]:
-        outputs, errors = [], []
-        for path, x in jobs:
-            try:
-                evaluator = ReferenceEvaluator(str(path))
-                (y,) = evaluator.run(None, {evaluator.input_names[0]: x.astype(np.float32)})
-                outputs.append(np.asarray(y))
-                errors.append("")
-            except Exception as exc:
-                outputs.append(None)
-                errors.append(_first_line(exc))
+        outputs, errors, loaded = [], [], {}
+        with tempfile.TemporaryDirectory(prefix="ganport-compat-") as tmp:
+            for path, x in jobs:
+                try:
+                    if path not in loaded:
+                        loaded[path] = _load_on(engine, path, convert, Path(tmp), ENGINE_SUFFIXES)
+                    model = loaded[path]
+                    outputs.append(np.asarray(model.run({model.input_names[0]: x})[0]))
+                    errors.append("")
+                except Exception as exc:  # a conversion, load or run failure is the result
+                    loaded.setdefault(path, _Failed(exc))
+                    outputs.append(None)
+                    errors.append(_first_line(exc))
         return outputs, errors
 
-    return Runtime("onnx.reference", onnx.__version__, run_many)
+    return Runtime(label or name, engine.version, run_many)
+
+
+class _Failed:
+    """A model that did not convert or load: every run raises the first failure again."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+        self.input_names = ["x"]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        raise self.exc
+
+
+def _load_on(engine: Any, path: Path, convert: Any, work: Path, suffixes: dict) -> Any:
+    if convert is None:
+        return engine.load(path)
+    file = work / f"{len(list(work.iterdir()))}-{path.stem}{suffixes[engine.name]}"
+    convert(path, file)
+    return engine.load(file)
 
 
 def external_runtime(
@@ -267,16 +328,22 @@ def run_matrix(
         for variant, folder in folders.items():
             settings = VARIANTS[variant]
             for role in ("generator", "discriminator"):
-                name = variant_name(role, settings.get("fp16", False), settings.get("static_batch"))
+                name = variant_name(
+                    role,
+                    settings.get("fp16", False),
+                    settings.get("static_batch"),
+                    settings.get("int8", False),
+                )
                 path = folder / name
                 for inputs, (x, want) in cases[role].items():
                     jobs.append((variant, role, inputs, path, x, want))
         for runtime in runtimes:
-            outputs, errors = runtime.run_many([(job[3], job[4]) for job in jobs])
+            mine = [job for job in jobs if runtime.variants is None or job[0] in runtime.variants]
+            outputs, errors = runtime.run_many([(job[3], job[4]) for job in mine])
             for (variant, role, inputs, _, _, want), got, error in zip(
-                jobs, outputs, errors, strict=True
+                mine, outputs, errors, strict=True
             ):
-                precision = "fp16" if VARIANTS[variant].get("fp16") else "fp32"
+                precision = next((p for p in ("fp16", "int8") if VARIANTS[variant].get(p)), "fp32")
                 tol = profile_for(precision, "CPUExecutionProvider")
                 cell = Cell(
                     runtime.name,
@@ -391,10 +458,20 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument(
         "--no-reference", action="store_true", help="Skip onnx.reference (slow on large models)."
     )
+    parser.add_argument(
+        "--runtime",
+        action="append",
+        default=[],
+        help="An engine of ganport.infer.engines in this environment, e.g. openvino (repeatable).",
+    )
     parser.add_argument("--work", type=Path, default=None, help="Where the exports go.")
     parser.add_argument("--json", type=Path, default=None, help="Write the matrix as JSON.")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="Write the summary as a Markdown table."
+    )
     args = parser.parse_args(argv)
     runtimes = [current_onnxruntime(), *(python_runtime(p) for p in args.python)]
+    runtimes += [engine_runtime(name) for name in args.runtime]
     if args.node:
         runtimes.append(node_runtime(args.node))
     if not args.no_reference:
@@ -412,6 +489,10 @@ def _main(argv: Sequence[str] | None) -> int:
     print(matrix.summary())
     if args.json:
         write_json(args.json, matrix.to_dict())
+    if args.markdown:
+        write_bytes(args.markdown, matrix.markdown().encode())
+    for line in matrix.surprises():
+        print(f"UNEXPECTED {line}")
     return 0 if matrix.passed else 1
 
 

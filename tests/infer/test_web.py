@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from ganport.core.classes import class_edges, class_of_latent, edge_latent, latent_of_class
+from ganport.core.errors import InputError
 from ganport.core.latent import latent, slerp
 from ganport.infer import Discriminator, Generator
 from tests.conftest import run_ganport, train_run
@@ -188,6 +189,35 @@ def test_the_page_class_rule_and_slerp_match_python(browser: Any, conditional_si
             "[...document.querySelectorAll('#grid figure')].every(f => f.dataset.class === '4')"
         )
         assert page.errors == []
+
+
+def test_a_site_of_an_export_with_external_data_runs_as_python_does(
+    browser: Any, conditional_checkpoints, tmp_path: Path
+):
+    """Weights kept beside the models (export --external-data) travel with the site and
+    reach onnxruntime-web as its external data; a weights file swapped by hand is refused."""
+    from ganport.export import ExportOptions, export_checkpoint
+
+    export = tmp_path / "export"
+    export_checkpoint(
+        conditional_checkpoints["dcgan"], export, options=ExportOptions(external_data=True)
+    )
+    site = build(export, tmp_path / "site")
+    assert (site / "generator.onnx.data").is_file()
+    generator = Generator(export / "generator.onnx", provider="cpu")
+    discriminator = Discriminator(export / "discriminator.onnx", provider="cpu")
+    z = latent(5, generator.nz, seed=8)
+    with opened(browser, site) as page:
+        images = call(page, "z => window.ganport.generate(z, 5)", z)
+        want = generator.generate(z)
+        assert np.abs(images.reshape(want.shape) - want).max() <= 1e-5
+        scores = call(page, "x => window.ganport.score(x, 5)", want)
+        assert np.abs(scores - discriminator.probability(want)).max() <= 1e-5
+        assert page.errors == []
+    data = export / "generator.onnx.data"
+    data.write_bytes(data.read_bytes()[::-1])
+    with pytest.raises(InputError, match=r"generator\.onnx\.data: sha256 differs"):
+        build(export, tmp_path / "site2")
 
 
 def test_an_unconditional_site_without_d(browser: Any, dcgan28_export: Path, tmp_path: Path):

@@ -67,8 +67,13 @@ async function start() {
     ort.env.logLevel = 'error';
     const models = {};
     for (const [role, entry] of Object.entries(site.models)) {
-      models[role] = await fetchBytes(entry.file);
-      checkModel(entry, role, models[role]);
+      const bytes = await fetchBytes(entry.file);
+      checkModel(entry, role, bytes);
+      // Weights kept beside the model (export --external-data), handed over by file name.
+      const externalData = entry.external_data
+        ? [{ path: entry.external_data, data: await fetchBytes(entry.external_data) }]
+        : undefined;
+      models[role] = { bytes, externalData };
     }
     const { backend, note } = await openSessions(models, requestedBackend());
     api.info = {
@@ -147,8 +152,8 @@ async function openSessions(models, asked) {
 
 async function createSessions(models, backend) {
   sessions = {};
-  for (const [role, bytes] of Object.entries(models)) {
-    sessions[role] = await ort.InferenceSession.create(bytes, { executionProviders: [backend] });
+  for (const [role, { bytes, externalData }] of Object.entries(models)) {
+    sessions[role] = await ort.InferenceSession.create(bytes, { executionProviders: [backend], externalData });
     checkGraph(role, sessions[role]);
   }
   // A first batch proves the backend really runs the graphs, not just loads them.
