@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ganport.core.atomic import atomic_model_path
+from ganport.core.classes import class_of_latent
 from ganport.core.errors import InputError, JobFailed
 from ganport.core.latent import latent
 from ganport.core.manifest import ManifestModel, sha256_file
@@ -42,7 +43,13 @@ from ganport.export.quantize import (
     int8_opset,
     quantize_int8,
 )
-from ganport.export.rewrite import gemm_stem, int8_form
+from ganport.export.rewrite import (
+    ClassInput,
+    depth_to_space_dcr,
+    gemm_stem,
+    int8_form,
+    mobile_form,
+)
 from ganport.export.runtimes import check_loadable
 from ganport.export.targets import get_target
 from ganport.export.targets.prepare import prepare_for_target
@@ -91,6 +98,9 @@ class ExportOptions:
     fold_batchnorm: bool = True
     oldest_onnxruntime: str | None = None  # refuse what this release could not load
     target: str | None = None  # a runtime to prepare for (ganport.export.targets)
+    # every op in what NNAPI and CoreML run (rewrite.mobile_form); a conditional G of
+    # ganport's then takes its class as a labels input (rewrite.ClassInput)
+    mobile_form: bool = False
     external_data: bool = False  # weights in FILE.onnx.data beside it (always past 1 GiB)
 
 
@@ -155,6 +165,8 @@ def export_generator(
         if found is not None
         else (torch.from_numpy(latent(n, base["nz"], seed=0)),)
     )
+    if options.mobile_form:
+        module, base, examples = _class_as_input(module, base, examples)
     with torch.no_grad():
         shape = tuple(module(*(x[:1] for x in examples)).shape[1:])
     if len(shape) != 3:
@@ -288,6 +300,8 @@ def _export(
             exporter=options.exporter,
             static_batch=options.static_batch,
         )
+        if options.mobile_form:
+            depth_to_space_dcr(model)
         if options.fp16:
             name_nodes(model)
             model = to_float16(model, keep_float32=_precise_nodes(model, meta.role))
@@ -326,10 +340,26 @@ def _rewritten(module: nn.Module, options: ExportOptions) -> tuple[nn.Module, li
     rewrites: list[str] = []
     if options.gemm_stem and gemm_stem(exported) is not exported:
         exported, rewrites = gemm_stem(exported), ["gemm stem"]
+    if options.mobile_form:
+        exported, more = mobile_form(exported)
+        rewrites += more
     if options.int8:
         exported, more = int8_form(exported)
         rewrites += more
     return exported, rewrites
+
+
+def _class_as_input(
+    module: nn.Module, base: dict[str, Any], examples: tuple[torch.Tensor, ...]
+) -> tuple[nn.Module, dict[str, Any], tuple[torch.Tensor, ...]]:
+    """A conditional generator of ganport's with its class as a ``labels`` input
+    (``rewrite.ClassInput``), checked on the class each check latent's z[:, 0] selects;
+    any other generator as it is."""
+    if getattr(module, "latent_class", None) is None:
+        return module, base, examples
+    z = examples[0]
+    labels = class_of_latent(z.numpy(), base["classes"], base.get("class_shares"))
+    return ClassInput(module), {**base, "class_input": "labels"}, (z, torch.from_numpy(labels))
 
 
 def _precise_nodes(model: onnx.ModelProto, role: str) -> list[str]:

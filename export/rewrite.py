@@ -18,12 +18,19 @@ check compares the result with the untouched torch model at 1e-5):
   ``MAX_IMAGE_CHANNELS`` outputs) keeps its ConvTranspose: its interleave would move single
   values (1.3 ms of the DCGAN 28 G's 3.8 at batch 64, against 0.5 ms for the whole float
   ConvTranspose).
+- **Mobile form** (``mobile_form``, ``ganport export --target ort-mobile``): the sub-pixel
+  form for every such layer, the image layer too, as a convolution and a DepthToSpace
+  (``SubPixelShuffle``, ``depth_to_space_dcr``), and a conditional generator's class as
+  an input (``ClassInput``): only ops NNAPI and CoreML run.
 """
 
 from __future__ import annotations
 
 import copy
 
+import numpy as np
+import onnx
+import onnx.numpy_helper
 import torch
 from torch import nn
 
@@ -190,3 +197,119 @@ def _is_stride2_k4(layer: nn.Module) -> bool:
         and layer.dilation == (1, 1)
         and layer.groups == 1
     )
+
+
+class ClassInput(nn.Module):
+    """A conditional generator of ganport's taking its class as a second input, ``labels``
+    (int64, (batch,)), instead of reading it from z[:, 0]: NNAPI and CoreML have no
+    comparison ops for the class rule (Greater, Xor). The one-hot is relu(1 - (label - k)²)
+    in float32, 1 at k = label and 0 elsewhere exactly, in Cast, Sub, Mul and Relu. Fed the
+    class z[:, 0] selects, it computes what the generator does: the one-hot is the same."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        classes = len(generator.latent_class.edges) + 1
+        self.body = copy.deepcopy(generator)
+        self.body.latent_class = None  # its input is then z followed by the one-hot
+        ks = torch.arange(classes, dtype=torch.float32).reshape(1, -1)
+        self.register_buffer("ks", ks, persistent=False)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        offset = labels.to(torch.float32).reshape(-1, 1) - self.ks
+        return self.body(torch.cat([z, torch.relu(1 - offset * offset)], dim=1))
+
+
+class SubPixelShuffle(nn.Module):
+    """``ConvTranspose2d(C_in, C_out, 4, 2, 1)`` as ``SubPixelConv``'s convolution with its
+    channels in ``PixelShuffle`` order (c·4 + 2a + b) and a ``PixelShuffle(2)``: one ONNX
+    DepthToSpace, which NNAPI and CoreML run (``PhaseInterleave`` reshapes to rank 6, past
+    CoreML's rank 5). ``depth_to_space_dcr`` then turns it into the mode they take."""
+
+    def __init__(self, layer: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        conv = SubPixelConv(layer).conv
+        order = torch.arange(conv.out_channels).reshape(4, -1).t().reshape(-1)
+        self.conv = copy.deepcopy(conv)
+        with torch.no_grad():
+            self.conv.weight.copy_(conv.weight[order])
+            if conv.bias is not None:
+                self.conv.bias.copy_(conv.bias[order])
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.conv(x))
+
+
+def mobile_form(module: nn.Module) -> tuple[nn.Module, list[str]]:
+    """``module`` in ops NNAPI and CoreML run, and the names of the rewrites applied: a DCGAN
+    generator's stem as a Gemm, and every ``ConvTranspose2d(k=4, stride=2, padding=1)``,
+    the image layer too, as ``SubPixelShuffle`` (an elementwise activation after it moves
+    before the shuffle, as in ``sub_pixel``)."""
+    names: list[str] = []
+    rewritten = copy.deepcopy(module)
+    if isinstance(rewritten, ClassInput) and gemm_stem(rewritten.body) is not rewritten.body:
+        rewritten.body, names = gemm_stem(rewritten.body), ["gemm stem"]
+    elif gemm_stem(rewritten) is not rewritten:
+        rewritten, names = gemm_stem(rewritten), ["gemm stem"]
+    if not any(_is_stride2_k4(layer) for layer in rewritten.modules()):
+        return rewritten, names
+    for parent in list(rewritten.modules()):
+        if isinstance(parent, nn.Sequential):
+            _shuffle_sequential(parent)
+        else:
+            for name, child in list(parent.named_children()):
+                if _is_stride2_k4(child):
+                    setattr(parent, name, SubPixelShuffle(child))
+    return rewritten, [*names, "sub-pixel ConvTranspose as DepthToSpace (k4, s2, p1)"]
+
+
+def _shuffle_sequential(seq: nn.Sequential) -> None:
+    layers, out = list(seq), []
+    for i, layer in enumerate(layers):
+        if i and _is_stride2_k4(layers[i - 1]) and isinstance(layer, _ELEMENTWISE):
+            out.insert(len(out) - 1, layer)  # before the shuffle, after the convolution
+        elif _is_stride2_k4(layer):
+            sub = SubPixelShuffle(layer)
+            out += [sub.conv, sub.shuffle]
+        else:
+            out.append(layer)
+    set_layers(seq, out)
+
+
+# Elementwise ops that commute with a permutation of pixels, so with the shuffle.
+_ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh)
+
+
+def depth_to_space_dcr(model: onnx.ModelProto) -> int:
+    """Every DepthToSpace in CRD mode (what torch's PixelShuffle exports) that reads a Conv
+    with constant weights, through elementwise activations only, turned to DCR mode with
+    the Conv's output channels reordered to match: the same function, in the only mode
+    NNAPI and CoreML's NeuralNetwork format run. Returns how many it turned."""
+    graph = model.graph
+    weights = {t.name: t for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    uses: dict[str, int] = {}
+    for name in [i for node in graph.node for i in node.input] + [o.name for o in graph.output]:
+        uses[name] = uses.get(name, 0) + 1
+    turned = 0
+    for node in graph.node:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "DepthToSpace" or attrs.get("mode", b"DCR") != b"CRD":
+            continue
+        conv = producer.get(node.input[0])
+        while conv is not None and conv.op_type in ("Relu", "LeakyRelu", "Tanh"):
+            conv = producer.get(conv.input[0]) if uses[conv.output[0]] == 1 else None
+        params = list(conv.input[1:]) if conv is not None and conv.op_type == "Conv" else []
+        if not params or uses[conv.output[0]] != 1:
+            continue
+        if not all(p in weights and uses[p] == 1 for p in params):
+            continue
+        blocks = attrs["blocksize"] ** 2
+        for name in params:
+            w = onnx.numpy_helper.to_array(weights[name])
+            order = np.arange(len(w)).reshape(-1, blocks).T.reshape(-1)
+            weights[name].CopyFrom(onnx.numpy_helper.from_array(w[order], name))
+        node.attribute.remove(next(a for a in node.attribute if a.name == "mode"))
+        node.attribute.append(onnx.helper.make_attribute("mode", "DCR"))
+        turned += 1
+    return turned
