@@ -33,10 +33,10 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def mobile(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ort-mobile")
-    pytest.MonkeyPatch().setattr("sys.argv", ["ganport"])
+    """``ganport export CKPT --target ort-mobile``, run in this process."""
     from ganport.cli import main
 
+    out = tmp_path_factory.mktemp("ort-mobile")
     with pytest.raises(SystemExit) as exit_:
         main(["export", str(checkpoint), "--out", str(out), "--target", "ort-mobile"])
     assert exit_.value.code == 0
