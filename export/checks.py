@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ganport.core.errors import first_line
 from ganport.core.tolerance import CHECK_BATCH_SIZES, Tolerance, compare, profile_for
 from ganport.infer.engines import Loaded
 from ganport.infer.runtime.session import create_session
@@ -70,7 +71,7 @@ def check_export(
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        report.fail(f"onnx.checker: {_first_line(exc)}")
+        report.fail(f"onnx.checker: {first_line(exc)}")
         return report
     model = onnx.load(str(path), load_external_data=False)
     _check_batchnorm_inference(model, report)
@@ -129,7 +130,7 @@ def _check_batches(
         try:
             got = np.asarray(run(dict(zip(names, xs, strict=True))))
         except Exception as exc:  # every runtime raises its own exception types per failure
-            report.fail(f"{runtime} failed at batch {batch}: {_first_line(exc)}")
+            report.fail(f"{runtime} failed at batch {batch}: {first_line(exc)}")
             continue
         want = reference(*xs)
         result = compare(got, want, tol)
@@ -153,8 +154,3 @@ def _check_batchnorm_inference(model: onnx.ModelProto, report: CheckReport) -> N
         training = any(a.name == "training_mode" and a.i == 1 for a in node.attribute)
         if training or len(node.output) > 1:
             report.fail(f"BatchNormalization node {node.name!r} is in training mode")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

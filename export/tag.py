@@ -26,7 +26,7 @@ from google.protobuf.message import DecodeError
 
 from ganport import __version__
 from ganport.core.atomic import atomic_path, write_json
-from ganport.core.errors import InputError, JobFailed
+from ganport.core.errors import InputError, JobFailed, first_line
 from ganport.core.latent import latent
 from ganport.core.layout import (
     CONTRACT_RANGE,
@@ -311,7 +311,7 @@ def _load_source(path: Path) -> onnx.ModelProto:
     try:
         model = onnx.load(str(path))
     except (DecodeError, OSError, ValueError, RuntimeError) as exc:
-        raise InputError(f"{path}: not a readable ONNX file ({_first_line(exc)})") from exc
+        raise InputError(f"{path}: not a readable ONNX file ({first_line(exc)})") from exc
     if not model.graph.node or not model.graph.output:
         raise InputError(f"{path}: not an ONNX model (no graph)")
     if any(prop.key == METADATA_KEY for prop in model.metadata_props):
@@ -325,7 +325,7 @@ def _load_source(path: Path) -> onnx.ModelProto:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise InputError(f"{path}: fails onnx.checker ({_first_line(exc)})") from exc
+        raise InputError(f"{path}: fails onnx.checker ({first_line(exc)})") from exc
     return model
 
 
@@ -558,7 +558,7 @@ def _run_quiet(
     try:
         return session.run([output], feeds, options)
     except Exception as exc:  # onnxruntime raises its own exception types per failure
-        raise JobFailed(f"onnxruntime failed to run the model: {_first_line(exc)}") from exc
+        raise JobFailed(f"onnxruntime failed to run the model: {first_line(exc)}") from exc
 
 
 def _rows_shape(
@@ -669,7 +669,7 @@ def adapted_model(probe: Probe) -> onnx.ModelProto:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise JobFailed(
-            f"{probe.path.name}: the adapted copy fails onnx.checker ({_first_line(exc)})"
+            f"{probe.path.name}: the adapted copy fails onnx.checker ({first_line(exc)})"
         ) from exc
     return model
 
@@ -971,8 +971,3 @@ def _padded(rows: np.ndarray, size: int) -> np.ndarray:
 
 def _number(value: float) -> str:
     return f"{value:g}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ganport.core import layout
-from ganport.core.errors import InputError
+from ganport.core.errors import InputError, first_line
 from ganport.core.latent import latent
 
 NZ_ATTRIBUTES = ("nz", "latent_dim", "z_dim", "noise_dim", "latent_size", "dim_z", "nlatent")
@@ -113,7 +113,7 @@ def probe_generator(model: nn.Module, hints: Hints) -> Layout:
             try:
                 out, ends_in = _run_generator(model, found, PROBE_ROWS)
             except Exception as exc:  # the user's code raises whatever it raises
-                errors.append(f"z {z_layout.replace('nz', str(nz))}: {_first_line(exc)}")
+                errors.append(f"z {z_layout.replace('nz', str(nz))}: {first_line(exc)}")
                 continue
             shape, image = layout.image_shape_of(out.shape[1:], hints.image_shape, "the generator")
             found = replace(found, image_shape=shape, image=image)
@@ -143,7 +143,7 @@ def probe_discriminator(
         try:
             raw, ends_in = _run_discriminator(model, found, PROBE_ROWS)
         except Exception as exc:
-            errors.append(f"images {image}: {_first_line(exc)}")
+            errors.append(f"images {image}: {first_line(exc)}")
             continue
         output_shape = layout.score_shape_name(raw.shape[1:])
         kind = layout.d_output_of(raw, hints.d_output, ends_in, "the discriminator")
@@ -315,8 +315,3 @@ def _attribute_shape(model: nn.Module, args: dict[str, Any]) -> tuple[int, int, 
         if isinstance(value, tuple | list) and len(value) == 3:
             return tuple(int(v) for v in value)  # type: ignore[return-value]
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

@@ -33,7 +33,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ganport.core.errors import GanportError, InputError, JobFailed
+from ganport.core.errors import GanportError, InputError, JobFailed, first_line
 
 # How long a collective waits for a silent peer before failing (a killed peer is noticed at
 # once: its sockets close). Long enough for rank 0 to write grids, checkpoints and FIDs.
@@ -170,7 +170,7 @@ class Distributed:
             if not self.enabled or not _is_peer_failure(exc):
                 raise
             error = JobFailed(
-                f"another process of the job stopped ({_first_line(exc)[:200]}); "
+                f"another process of the job stopped ({first_line(exc)[:200]}); "
                 f"training stopped; {kept()}"
             )
             error.quiet = os.environ.get("GANPORT_LAUNCHER") == "1"  # type: ignore[attr-defined]
@@ -224,7 +224,7 @@ def join(device: torch.device) -> Iterator[Distributed]:
     try:
         dist.init_process_group(backend, timeout=TIMEOUT)
     except dist.DistError as exc:
-        raise JobFailed(f"could not join the training job ({_first_line(exc)})") from exc
+        raise JobFailed(f"could not join the training job ({first_line(exc)})") from exc
     try:
         yield Distributed(dist.get_rank(), world_size, _env_int("LOCAL_RANK", 0))
         # Leave together: a rank that tore its connections down while rank 0 was still
@@ -245,8 +245,3 @@ def _is_peer_failure(exc: BaseException) -> bool:
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "")
     return int(value) if value.isdigit() else default
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganport.core.errors import InputError
+from ganport.core.errors import InputError, first_line
 from ganport.core.manifest import sha256_file
 from ganport.train.checkpoint import load_plain
 
@@ -114,7 +114,7 @@ def instantiate(spec: str, args: Mapping[str, Any]) -> nn.Module:
     try:
         module = factory(**args)
     except Exception as exc:
-        raise InputError(f"{spec}({_call_args(args)}) failed: {_first_line(exc)}") from exc
+        raise InputError(f"{spec}({_call_args(args)}) failed: {first_line(exc)}") from exc
     if not isinstance(module, nn.Module):
         raise InputError(
             f"{spec}({_call_args(args)}) gave a {type(module).__name__}, not an nn.Module"
@@ -162,7 +162,7 @@ def read_weights(path: str | os.PathLike[str]) -> Any:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable safetensors file ({_first_line(exc)})") from exc
+        raise InputError(f"{path}: not a readable safetensors file ({first_line(exc)})") from exc
 
 
 def _state_dict_of(data: Any, role: str, path: Path) -> dict[str, torch.Tensor]:
@@ -226,7 +226,7 @@ def _import(target: str) -> Any:
             "classes in a file that does not train or parse arguments when imported"
         ) from exc
     except Exception as exc:
-        raise InputError(f"cannot import {target}: {_first_line(exc)}") from exc
+        raise InputError(f"cannot import {target}: {first_line(exc)}") from exc
 
 
 @contextlib.contextmanager
@@ -248,8 +248,3 @@ def _listed(keys: list[str], limit: int = 4) -> str:
 
 def _call_args(args: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in args.items())
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

@@ -32,7 +32,7 @@ import numpy as np
 import onnx
 
 from ganport.core.classes import labels_for
-from ganport.core.errors import InputError
+from ganport.core.errors import InputError, first_line
 from ganport.core.latent import latent
 from ganport.core.metadata import ModelMetadata, metadata_from_map
 from ganport.core.progress import progress
@@ -501,7 +501,7 @@ def _first_call(
         output = runner.fetch()
     except Exception as exc:  # reported, not raised: see the docstring
         cell.status = "failed"
-        cell.reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        cell.reason = f"{type(exc).__name__}: {first_line(exc)}"
         return cell, None
     if reference is None:  # no torch model to agree with
         return cell, runner
@@ -707,8 +707,3 @@ def _loadavg() -> list[float] | None:
     with contextlib.suppress(OSError, AttributeError):
         return [round(v, 2) for v in os.getloadavg()]
     return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -34,7 +34,7 @@ import numpy as np
 
 from ganport.core.atomic import write_bytes, write_json
 from ganport.core.classes import edge_latent
-from ganport.core.errors import GanportError, InputError
+from ganport.core.errors import GanportError, InputError, first_line
 from ganport.core.latent import latent
 from ganport.core.tolerance import compare, profile_for
 from ganport.infer.compare.compat_expected import expected_outcome
@@ -218,7 +218,7 @@ def engine_runtime(
                 except Exception as exc:  # a conversion, load or run failure is the result
                     loaded.setdefault(path, _Failed(exc))
                     outputs.append(None)
-                    errors.append(_first_line(exc))
+                    errors.append(first_line(exc))
         return outputs, errors
 
     return Runtime(label or name, engine.version, run_many)
@@ -426,11 +426,6 @@ def _empty_jobs() -> str:
     path = Path(tempfile.gettempdir()) / "ganport-compat-empty.json"
     path.write_text("[]")
     return str(path)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

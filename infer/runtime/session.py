@@ -27,7 +27,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from ganport import __version__
-from ganport.core.errors import InputError, JobFailed
+from ganport.core.errors import InputError, JobFailed, first_line
 from ganport.infer.runtime.external_data import (
     check_location,
     external_tensors,
@@ -140,7 +140,7 @@ def run_on_device(
         with quiet_ort_logs() if device == "cuda" else contextlib.nullcontext():
             session.run_with_iobinding(binding)
     except _ORT_ERRORS as exc:
-        raise JobFailed(f"onnxruntime failed to run the model: {_first_line(exc)}") from exc
+        raise JobFailed(f"onnxruntime failed to run the model: {first_line(exc)}") from exc
     return binding.get_outputs()
 
 
@@ -158,7 +158,7 @@ def run(
     try:
         return session.run(list(output_names), dict(feeds))
     except _ORT_ERRORS as exc:
-        raise JobFailed(f"onnxruntime failed to run the model: {_first_line(exc)}") from exc
+        raise JobFailed(f"onnxruntime failed to run the model: {first_line(exc)}") from exc
 
 
 def installed_runtimes() -> dict[str, str]:
@@ -249,7 +249,7 @@ def _load(
                 return _session(model, inlined, options, providers)
             except _ORT_ERRORS as again:
                 raise InputError(
-                    f"{model}: not a loadable ONNX model ({_first_line(again)})"
+                    f"{model}: not a loadable ONNX model ({first_line(again)})"
                 ) from again
         if "external data" in text.lower() or "absolute path" in text.lower():
             # Name the tensor and the real cause (an absolute path, '..', a symlink leaving
@@ -259,9 +259,9 @@ def _load(
             detail = re.search(r"(External data path[^\n]*|Absolute path[^\n]*)", text)
             raise InputError(
                 f"{model}: its external data cannot be loaded "
-                f"({detail.group(1) if detail else _first_line(exc)})"
+                f"({detail.group(1) if detail else first_line(exc)})"
             ) from exc
-        raise InputError(f"{model}: not a loadable ONNX model ({_first_line(exc)})") from exc
+        raise InputError(f"{model}: not a loadable ONNX model ({first_line(exc)})") from exc
 
 
 # What ORT says when shape inference meets a constant kept in an external file.
@@ -377,8 +377,3 @@ def _warn_runtime_conflict() -> None:
     if conflict and not _warned_conflict:
         _warned_conflict = True
         warnings.warn(conflict, RuntimeWarning, stacklevel=3)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
