@@ -30,6 +30,7 @@ import onnx
 
 from ganport.core.errors import InputError
 from ganport.export.convert import comparison_inputs, name_nodes, quiet
+from ganport.export.runtimes import check_loadable
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_METHOD = "minmax"
@@ -40,6 +41,9 @@ CALIBRATION_SEED = 2_718_281  # latents no check or evaluation draws (they use s
 # generator puts between them.
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul", "Relu", "LeakyRelu", "Transpose", "Reshape")
 CALIBRATION_BATCH = 64
+# ONNX's reference evaluator implements QuantizeLinear and DequantizeLinear at opsets 19,
+# 21, 23 and 25 only: an int8 file below 19 is one it cannot run.
+INT8_MIN_OPSET = 19
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,35 @@ class Quantization:
     quantized_ops: list[str] = field(default_factory=lambda: list(QUANTIZED_OPS))
     float_nodes: list[str] = field(default_factory=list)
     onnxruntime: str = ""
+    opset_note: str = ""  # why the file's opset is not the one asked for, where it is not
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def int8_opset(requested: int, oldest_onnxruntime: str | None = None) -> tuple[int, str]:
+    """The opset an int8 file is written at, and why where it is not ``requested``.
+
+    One opset holds for a whole file (one per domain), so the QDQ nodes cannot be at 19
+    while the rest stays older: the file is raised to 19, which every runtime that reads
+    the requested opset's ops reads too, except onnxruntime 1.15 (limit 18): aimed at it
+    (``--oldest-onnxruntime``), the file keeps the requested opset and says what it loses.
+    """
+    if requested >= INT8_MIN_OPSET:
+        return requested, ""
+    if oldest_onnxruntime:
+        try:
+            check_loadable(INT8_MIN_OPSET, oldest_onnxruntime)
+        except InputError:
+            return requested, (
+                f"kept at opset {requested} for onnxruntime {oldest_onnxruntime}; ONNX's "
+                f"reference evaluator runs QuantizeLinear/DequantizeLinear from opset "
+                f"{INT8_MIN_OPSET} on, so it cannot run this file"
+            )
+    return INT8_MIN_OPSET, (
+        f"opset {INT8_MIN_OPSET}, not the {requested} asked for: ONNX's reference evaluator "
+        f"runs QuantizeLinear/DequantizeLinear from opset {INT8_MIN_OPSET} on"
+    )
 
 
 def quantize_int8(
@@ -67,8 +97,10 @@ def quantize_int8(
     method: str = DEFAULT_METHOD,
     calibration_data: str = "",
     keep_float: Sequence[str] = (),
+    opset_note: str = "",
 ) -> tuple[onnx.ModelProto, Quantization]:
-    """Quantize a float32 ``model`` (one input) calibrated on the rows of ``calibration``."""
+    """Quantize a float32 ``model`` (one input) calibrated on the rows of ``calibration``;
+    ``opset_note`` (from ``int8_opset``) is recorded with how it was made."""
     import onnxruntime
     from onnxruntime.quantization import (
         CalibrationMethod,
@@ -113,6 +145,7 @@ def quantize_int8(
         calibration_data=calibration_data,
         float_nodes=float_nodes,
         onnxruntime=onnxruntime.__version__,
+        opset_note=opset_note,
     )
     return quantized, info
 
