@@ -166,7 +166,7 @@ def export_generator(
         else (torch.from_numpy(latent(n, base["nz"], seed=0)),)
     )
     if options.mobile_form:
-        module, base, examples = _class_as_input(module, base, examples)
+        module, base, examples = _class_as_input(module, base, examples, options.int8)
     with torch.no_grad():
         shape = tuple(module(*(x[:1] for x in examples)).shape[1:])
     if len(shape) != 3:
@@ -350,13 +350,19 @@ def _rewritten(module: nn.Module, options: ExportOptions) -> tuple[nn.Module, li
 
 
 def _class_as_input(
-    module: nn.Module, base: dict[str, Any], examples: tuple[torch.Tensor, ...]
+    module: nn.Module, base: dict[str, Any], examples: tuple[torch.Tensor, ...], int8: bool
 ) -> tuple[nn.Module, dict[str, Any], tuple[torch.Tensor, ...]]:
     """A conditional generator of ganport's with its class as a ``labels`` input
     (``rewrite.ClassInput``), checked on the class each check latent's z[:, 0] selects;
     any other generator as it is."""
     if getattr(module, "latent_class", None) is None:
         return module, base, examples
+    if int8:
+        raise InputError(
+            "int8 export of a conditional generator in the mobile form (--target ort-mobile) "
+            "is not supported: that form takes the class as a labels input, which int8 export "
+            "does not calibrate; export it without --int8"
+        )
     z = examples[0]
     labels = class_of_latent(z.numpy(), base["classes"], base.get("class_shares"))
     return ClassInput(module), {**base, "class_input": "labels"}, (z, torch.from_numpy(labels))

@@ -119,3 +119,11 @@ def test_a_broken_ort_file_is_refused_in_one_line(mobile: Path, tmp_path: Path):
     with pytest.raises(InputError) as refused:
         get_engine("ort-format").load(broken)
     assert "not an ORT format model" in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_int8_of_a_conditional_generator_in_the_mobile_form_is_refused(checkpoint, tmp_path):
+    from ganport.export import export_generator
+
+    with pytest.raises(InputError, match="--target ort-mobile") as refused:
+        export_generator(checkpoint, tmp_path / "g.onnx", mobile_form=True, int8=True)
+    assert "\n" not in str(refused.value) and not (tmp_path / "g.onnx").exists()
