@@ -50,12 +50,15 @@ PROVIDERS = {
 # a multiple of the .onnx's time: the D at batch 1 / 64 saved in the Fixed style with the
 # NCHWc transform (the converter's --target_platform amd64) 0.91 / 1.13, without it 1.50 /
 # 1.95, in the Runtime style 1.51 / 1.95 (1.50 / 1.94 without replay); the mobile-form G at
-# batch 1 1.06, 1.48 and 1.42 (1.61). The Fixed style at the full level bakes FusedConv, a
-# CPU-only op, into the graph NNAPI would read: the Runtime style costs nothing more here.
+# batch 1 1.06, 1.48 and 1.42 (1.61). DCGAN 64's D at batch 64: 1.01 with NCHWc, 1.21
+# Fixed, 1.21 Runtime; its mobile-form G at batch 1 within 0.96-1.07 in every style. The
+# Fixed style at the full level bakes FusedConv, a CPU-only op, into the graph NNAPI would
+# read: the Runtime style costs nothing more here.
 CAVEAT = (
     "the .ort is saved without ONNX Runtime's NCHWc layout transform (x86-only kernels a "
     "mobile or ARM build lacks): on x86 the CPU provider runs a DCGAN's convolutions "
-    "1.4-2x slower from it than from the .onnx; serve the .onnx there"
+    "up to 2x slower from it than from the .onnx (1.2-1.95x for a DCGAN D); serve the .onnx "
+    "there"
 )
 
 
