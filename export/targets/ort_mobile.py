@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ganport.core.errors import JobFailed
+from ganport.core.errors import JobFailed, first_line
 from ganport.export.targets import Target
 
 if TYPE_CHECKING:
@@ -90,9 +90,9 @@ def convert(onnx_file: Path, dest: Path) -> None:
                     model, output_dir=out, optimization_styles=[OptimizationStyle.Runtime]
                 )
         except Exception as exc:  # ORT's own types derive from Exception alone
-            line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            problem = first_line(exc)
             raise JobFailed(
-                f"onnxruntime could not convert {onnx_file.name} to .ort: {line}"
+                f"onnxruntime could not convert {onnx_file.name} to .ort: {problem}"
             ) from exc
         shutil.move(next(out.glob("*.ort")), dest)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganport.core.errors import InputError, JobFailed
+from ganport.core.errors import InputError, JobFailed, first_line
 from ganport.infer.engines import Engine, EngineMissing
 
 
@@ -31,7 +31,7 @@ class _OrtSession:
             )
         except _ort_errors() as exc:
             raise InputError(
-                f"{path}: not an ORT format model onnxruntime can load ({_first_line(exc)})"
+                f"{path}: not an ORT format model onnxruntime can load ({first_line(exc)})"
             ) from exc
         self.input_names = [i.name for i in self.session.get_inputs()]
         self._types = {i.name: i.type for i in self.session.get_inputs()}
@@ -41,7 +41,7 @@ class _OrtSession:
         try:
             return list(self.session.run(None, feeds))
         except _ort_errors() as exc:
-            problem = _first_line(exc)
+            problem = first_line(exc)
             raise JobFailed(f"onnxruntime failed to run the .ort model: {problem}") from exc
 
 
@@ -60,11 +60,6 @@ def _as_input(x: np.ndarray, onnx_type: str) -> np.ndarray:
     if onnx_type == "tensor(int64)":
         return np.asarray(x, np.int64)
     return x
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def engine(name: str = "ort-format") -> Engine:
