@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +19,16 @@ import pytest
 import torch
 
 from ganport.core.classes import class_edges, class_of_latent, edge_latent
-from ganport.core.errors import InputError
+from ganport.core.errors import InputError, JobFailed
 from ganport.core.latent import latent
 from ganport.core.metadata import metadata_from_map
+from ganport.export import ExportOptions
+from ganport.export.api import export_generator
 from ganport.export.checks import check_on_engine
+from ganport.export.targets import adjusted
 from ganport.export.targets.litert import onnx2tf_command
 from ganport.infer.engines import EngineMissing, get_engine
-from tests.conftest import run_ganport
+from tests.conftest import run_ganport, train_run
 from train.checkpoint import load_checkpoint
 
 try:
@@ -107,6 +111,21 @@ def test_class_edge_latents_draw_torch_class(exported, conditional, generator):
     below, above = z[:1].copy(), z[:1].copy()
     below[0, 0], above[0, 0] = np.nextafter(edge, -np.inf), np.nextafter(edge, np.inf)
     assert np.abs(_torch(generator, below) - _torch(generator, above)).max() > 100 * FP32
+
+
+def test_dcgan64_generator_converts_only_without_the_gemm_stem(tmp_path):
+    """The 64×64 G's Gemm stem (reshaped to 4×4) gives a file LiteRT cannot run, which the
+    check catches; the stem the target exports, a ConvTranspose on 1×1, converts exactly."""
+    ckpt = train_run(tmp_path / "run", "dcgan", 64)
+    options = adjusted(ExportOptions(target="litert"))
+    assert options.static_batch == 1 and not options.gemm_stem
+    with pytest.raises(JobFailed, match="TRANSPOSE_CONV"):
+        export_generator(ckpt, tmp_path / "stem.onnx", options=replace(options, gemm_stem=True))
+    assert not list(tmp_path.glob("stem*"))
+    result = export_generator(ckpt, tmp_path / "generator_batch1.onnx", options=options)
+    assert result.target["check"]["passed"]
+    assert result.target["check"]["batches"][0]["max_abs_err"] < FP32
+    assert (tmp_path / "generator_batch1.tflite").exists()
 
 
 def test_another_batch_is_refused(exported, generator):
