@@ -162,7 +162,7 @@ def test_the_plain_onnx_at_default_settings_fails_the_check(exported, generator,
     assert "outputs differ from torch" in report.problems[0]
 
 
-def test_a_missing_or_corrupt_ir_is_one_line(exported, tmp_path):
+def test_a_missing_corrupt_or_weightless_ir_is_one_line(exported, tmp_path):
     with pytest.raises(InputError, match="no such file") as missing:
         OPENVINO.load(tmp_path / "generator.xml")
     corrupt = tmp_path / "generator.xml"
@@ -170,5 +170,9 @@ def test_a_missing_or_corrupt_ir_is_one_line(exported, tmp_path):
     (tmp_path / "generator.bin").write_bytes((exported / "generator.bin").read_bytes())
     with pytest.raises(InputError, match="OpenVINO cannot read") as broken:
         OPENVINO.load(corrupt)
-    for error in (missing, broken):
+    (tmp_path / "generator.bin").unlink()
+    corrupt.write_text((exported / "generator.xml").read_text())
+    with pytest.raises(InputError, match="bin file cannot be found") as no_weights:
+        OPENVINO.load(corrupt)
+    for error in (missing, broken, no_weights):
         assert "\n" not in str(error.value)
