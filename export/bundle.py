@@ -21,7 +21,7 @@ from ganport.core.lock import folder_lock
 from ganport.core.manifest import MANIFEST_NAME, Manifest, ManifestSource
 from ganport.core.metadata import ROLES
 from ganport.export.api import ExportOptions, ExportResult, export_discriminator, export_generator
-from ganport.export.targets import adjusted
+from ganport.export.targets import adjusted, for_target
 from ganport.train.adapt import Hints, Layout
 from ganport.train.checkpoint import Checkpoint, load_checkpoint, versions
 from ganport.train.user_model import ModelSource, build_model
@@ -135,18 +135,19 @@ def export_user_models(
 
 
 def _variants(options: ExportOptions) -> list[ExportOptions]:
-    """The fp32 model with a symbolic batch, then each variant ``options`` asks for, with
-    what its target needs (``targets.adjusted``)."""
-    options = adjusted(options)
-    base = dataclasses.replace(options, fp16=False, int8=False, static_batch=None)
+    """The fp32 model with a symbolic batch, then each variant ``options`` asks for; those
+    its target takes in the form the target needs (``targets.for_target``), the others as
+    asked, so a target for one runtime never changes the files every other runtime reads."""
+    prepared = adjusted(options)
+    base = dataclasses.replace(prepared, fp16=False, int8=False, static_batch=None)
     variants = [base]
-    if options.fp16:
+    if prepared.fp16:
         variants.append(dataclasses.replace(base, fp16=True))
-    if options.int8:
+    if prepared.int8:
         variants.append(dataclasses.replace(base, int8=True))
-    if options.static_batch:
-        variants.append(dataclasses.replace(base, static_batch=options.static_batch))
-    return variants
+    if prepared.static_batch:
+        variants.append(dataclasses.replace(base, static_batch=prepared.static_batch))
+    return [for_target(variant, options) for variant in variants]
 
 
 def _pair_hints(hints: Hints, generator: ExportResult) -> Hints:

@@ -16,7 +16,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ganport.core.errors import InputError
 
@@ -38,6 +38,9 @@ class Target:
     # (checked .onnx, file to write) → writes the runtime's file; None: it reads the .onnx
     convert: Callable[[Path, Path], None] | None = None
     caveat: str = ""  # what the runtime cannot do exactly, said when a model is prepared
+    # what the runtime's own tools find of the checked .onnx (e.g. which accelerators can
+    # run its nodes), recorded in the manifest beside the check
+    describe: Callable[[Path], dict[str, Any]] | None = None
     # which of the variants an export writes the runtime takes (e.g. only fixed batches)
     takes: Callable[[ExportOptions], bool] = lambda options: True
 
@@ -63,3 +66,18 @@ def adjusted(options: ExportOptions) -> ExportOptions:
     if options.target is None:
         return options
     return dataclasses.replace(get_target(options.target).adjust(options), target=options.target)
+
+
+def for_target(variant: ExportOptions, asked: ExportOptions) -> ExportOptions:
+    """``variant`` (made from ``adjusted(asked)``) as its target needs it if the target takes
+    it, else with every option the target changed set back to what was ``asked``, except
+    the variant's own precision and batch."""
+    if variant.target is None or get_target(variant.target).takes(variant):
+        return variant
+    own = ("fp16", "int8", "static_batch", "target")
+    restored = {
+        f.name: getattr(asked, f.name)
+        for f in dataclasses.fields(asked)
+        if f.name not in own and getattr(asked, f.name) != getattr(variant, f.name)
+    }
+    return dataclasses.replace(variant, **restored)

@@ -142,5 +142,6 @@ TARGET = Target(
     adjust=adjust,
     convert=convert,
     caveat=CAVEAT,
+    describe=usability,
     takes=takes,
 )

@@ -44,8 +44,11 @@ def prepare_for_target(
         record["file"] = final_onnx.name if file == onnx_file else file.name
         if engine is not None:
             record["version"] = engine.version
+            loaded = engine.load(file)
+            # what the runtime really computed in (OpenVINO may lower float32 to bf16)
+            record["compute"] = getattr(loaded, "compute", "") or engine.compute or "f32"
             report = check_on_engine(
-                engine.load(file),
+                loaded,
                 f"{engine.name} {engine.version}",
                 reference,
                 inputs,
@@ -57,6 +60,8 @@ def prepare_for_target(
             if not report.passed:
                 problems = "; ".join(report.problems)
                 raise JobFailed(f"{name} check failed for {final_onnx.name}: {problems}")
+    if target.describe is not None:
+        record["report"] = target.describe(onnx_file)
     if target.caveat:
         record["caveat"] = target.caveat
     return record

@@ -200,6 +200,8 @@ def _say_what_was_written(manifest: Any, folder: Path) -> None:
             f"{folder / model.file}  {model.size_bytes / 1e6:.2f} MB  "
             f"opset {model.opset} (IR {model.ir_version})  {verdict}"
         )
+        if model.quantization and model.quantization.get("opset_note"):
+            click.echo(f"  int8: {model.quantization['opset_note']}")
         if checks and checks.get("distribution"):
             click.echo(f"  {_distribution_line(checks['distribution'])}")
         if model.target:
@@ -257,10 +259,13 @@ def _target_line(target: dict, folder: Path) -> str:
     else:
         worst = max(b["max_abs_err"] for b in check["batches"])
         batches = ",".join(str(b["batch"]) for b in check["batches"])
-        line += f"  checked on {target['runtime']} {target['version']} at batch {batches}"
+        line += f"  checked on {target['runtime']} {target['version']} ({target['compute']})"
+        line += f" at batch {batches}"
         line += f" (max abs err {worst:.2g})"
+    for runtime, found in (target.get("report") or {}).items():
+        line += f"\n  {runtime}: {found['supported']}/{found['nodes']} nodes, {found['verdict']}"
     if target.get("caveat"):
-        line += f"; {target['caveat']}"
+        line += f"\n  {target['caveat']}"
     return line
 
 

@@ -31,6 +31,25 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise GanportError(f"cannot write {final}: {blocker} is a file, not a folder")
     if final.is_dir():
         raise GanportError(f"cannot write {final}: it is a folder")
+    # SIGTERM unwinds from before the temporary file exists until it is renamed: a signal
+    # during the flush or the rename must not leave it behind either.
+    with sigterm_unwinds():
+        tmp = _temporary_beside(final)
+        try:
+            yield tmp
+            _fsync_file(tmp)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise GanportError(f"cannot write {final}: {exc.strerror or exc}") from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def _temporary_beside(final: Path) -> Path:
+    """An empty hidden file in ``final``'s folder, with the mode a new file gets."""
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
@@ -38,19 +57,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise GanportError(f"cannot write {final}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
-        with sigterm_unwinds():
-            yield tmp
-        _fsync_file(tmp)
-        os.replace(tmp, final)
-        _fsync_dir(final.parent)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise GanportError(f"cannot write {final}: {exc.strerror or exc}") from exc
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return tmp
 
 
 @contextlib.contextmanager

@@ -81,14 +81,20 @@ def class_of_latent(
     return (first > class_edges(classes, shares)).sum(axis=1).astype(np.int64)
 
 
-def labels_for(z: np.ndarray, classes: int, label: int | None = None) -> np.ndarray:
+def labels_for(
+    z: np.ndarray,
+    classes: int,
+    label: int | None = None,
+    shares: Sequence[float] | None = None,
+) -> np.ndarray:
     """The ``labels`` input (int64, one per row) of a model that takes its class as an input.
 
-    ``label`` for every row when asked; otherwise the class z[:, 0] selects, the rule of
-    ganport's own conditional models, so row i of a seed has one class in either form.
+    ``label`` for every row when asked; otherwise the class z[:, 0] selects (with the
+    model's class ``shares``), the rule of ganport's own conditional models, so row i of a
+    seed has one class in either form.
     """
     if label is None:
-        return class_of_latent(z, classes)
+        return class_of_latent(z, classes, shares)
     if not 0 <= label < classes:
         raise InputError(f"class must be between 0 and {classes - 1}, not {label}")
     return np.full(len(z), label, np.int64)

@@ -603,7 +603,7 @@ def _inputs(meta: ModelMetadata, batch: int, ref: Reference) -> tuple[np.ndarray
     were calibrated on real and generated images), or uniform noise with no G. Labels by
     ganport's class rule where the model takes them."""
     z = latent(batch, ref.latent_size(meta), seed=0)
-    labels = (labels_for(z, meta.classes),) if meta.takes_labels else ()
+    labels = (labels_for(z, meta.classes, shares=meta.class_shares),) if meta.takes_labels else ()
     if meta.role == "generator":
         return (z, *labels)
     images = ref.fake_images(z)

@@ -378,12 +378,15 @@ def _inputs(
     if meta.role == "generator":
         if meta.takes_labels:
             every = np.arange(batch, dtype=np.int64) % meta.classes
-            return [("z", (z, labels_for(z, meta.classes))), ("z, every class", (z, every))]
+            return [
+                ("z", (z, labels_for(z, meta.classes, shares=meta.class_shares))),
+                ("z, every class", (z, every)),
+            ]
         if meta.classes:  # the latent's class rule, tested where it is easiest to get wrong
             edges = edge_latent(z, meta.classes, meta.class_shares)
             return [("z", (z,)), ("z at class edges", (edges,))]
         return [("z", (z,))]
-    labels = (labels_for(z, meta.classes),) if meta.takes_labels else ()
+    labels = (labels_for(z, meta.classes, shares=meta.class_shares),) if meta.takes_labels else ()
     cases = []
     if real is not None:
         order = np.random.default_rng(seed).permutation(len(real))[:batch]
@@ -453,7 +456,7 @@ def _sweep_inputs(
     meta: ModelMetadata, ref: Reference, z: np.ndarray, start: int
 ) -> tuple[np.ndarray, ...]:
     """Row ``start`` on of the sweep: G's latents, or D's generated (else noise) images."""
-    labels = (labels_for(z, meta.classes),) if meta.takes_labels else ()
+    labels = (labels_for(z, meta.classes, shares=meta.class_shares),) if meta.takes_labels else ()
     if meta.role == "generator":
         return (z, *labels)
     fake = ref.fake_images(z)

@@ -64,7 +64,10 @@ class Reference:
 
         if self.checkpoint is not None:
             if meta.role == "generator":
-                return contract_form(self.checkpoint.generator(ema=meta.weights != "raw"))
+                generator = self.checkpoint.generator(ema=meta.weights != "raw")
+                return contract_form(
+                    _class_as_labels(generator) if meta.takes_labels else generator
+                )
             return contract_form(self.checkpoint.discriminator())
         return self._user_module(meta.role)
 
@@ -186,3 +189,11 @@ def load_reference(
             ckpt = load_checkpoint(candidate)
             return Reference(str(candidate), ckpt.sha256, checkpoint=ckpt)
     raise InputError(f"{folder}: its checkpoint {source.checkpoint} is not here; {hint}")
+
+
+def _class_as_labels(generator: Any) -> Any:
+    """A conditional ganport generator exported with its class as a ``labels`` input (the
+    mobile form, ``export.rewrite.ClassInput``) is compared with the same wrapper."""
+    from ganport.export.rewrite import ClassInput
+
+    return ClassInput(generator) if getattr(generator, "latent_class", None) else generator

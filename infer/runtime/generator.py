@@ -81,7 +81,10 @@ class Generator(OnnxModel):
         self._check_label(label)
         chunks = latent_batches(n, self.nz, seed, batch_size or self.default_batch, truncation)
         if self.metadata.takes_labels:
-            return (self.generate(z, labels_for(z, self.classes, label)) for z in chunks)
+            return (
+                self.generate(z, labels_for(z, self.classes, label, self.metadata.class_shares))
+                for z in chunks
+            )
         if label is not None:
             shares = self.metadata.class_shares
             chunks = (latent_of_class(z, self.classes, label, shares) for z in chunks)
@@ -109,7 +112,7 @@ class Generator(OnnxModel):
             raise InputError(f"{self.path}: z must be shaped (m, {self.nz}), got {z.shape}")
         labels = self._labels(len(z), labels)
         if labels is None and self.metadata.takes_labels:
-            labels = labels_for(z, self.classes)
+            labels = labels_for(z, self.classes, shares=self.metadata.class_shares)
         return self._run(z.astype(np.float32, copy=False), self.image_shape, labels)
 
     def interpolate(
@@ -124,7 +127,9 @@ class Generator(OnnxModel):
         b = latent(1, self.nz, seed_b, truncation)[0]
         z = slerp(a, b, steps)
         if self.metadata.takes_labels:  # one class along the strip: seed_a's
-            return self.generate(z, labels_for(z[:1], self.classes)[0])
+            return self.generate(
+                z, labels_for(z[:1], self.classes, shares=self.metadata.class_shares)[0]
+            )
         return self.generate(z)
 
     @staticmethod

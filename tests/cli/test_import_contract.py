@@ -27,8 +27,16 @@ LAYERS = {
     "ganport.core": {"ganport.core"},
     "ganport.infer.runtime": {"ganport.core", "ganport.infer.runtime"},
     "ganport.infer": {"ganport.core", "ganport.infer.runtime"},  # the package's own __init__
+    # other runtimes than ONNX Runtime, each imported only inside its own engine() (no torch)
+    "ganport.infer.engines": {"ganport.core", "ganport.infer.runtime", "ganport.infer.engines"},
     "ganport.train": {"ganport.core", "ganport.train"},
-    "ganport.export": {"ganport.core", "ganport.infer.runtime", "ganport.train", "ganport.export"},
+    "ganport.export": {
+        "ganport.core",
+        "ganport.infer.runtime",
+        "ganport.infer.engines",
+        "ganport.train",
+        "ganport.export",
+    },
     "ganport.infer.quality": {
         "ganport.core",
         "ganport.infer.runtime",
@@ -38,6 +46,7 @@ LAYERS = {
     "ganport.infer.compare": {
         "ganport.core",
         "ganport.infer.runtime",
+        "ganport.infer.engines",
         "ganport.train",
         "ganport.export",
         "ganport.infer.quality",
@@ -48,6 +57,7 @@ LAYERS = {
         "ganport.core",
         "ganport.infer",
         "ganport.infer.runtime",
+        "ganport.infer.engines",
         "ganport.train",
         "ganport.export",
         "ganport.infer.quality",
@@ -59,6 +69,7 @@ LAYERS = {
         "ganport.web",
         "ganport.infer",
         "ganport.infer.runtime",
+        "ganport.infer.engines",
         "ganport.train",
         "ganport.export",
         "ganport.infer.quality",
@@ -72,6 +83,7 @@ FORBIDDEN = {
     "ganport.core": {"torch", "onnx", "onnxruntime", "onnxscript"},
     "ganport.infer.runtime": {"torch", "onnx", "onnxscript", "sklearn", "scipy", "mlxtend"},
     "ganport.infer": {"torch", "onnx", "onnxscript"},
+    "ganport.infer.engines": {"torch", "onnxscript", "sklearn", "scipy", "mlxtend"},
     "ganport.train": {"onnxruntime"},
     "ganport.web": {"torch", "onnx", "onnxscript", "sklearn", "scipy", "mlxtend"},
 }

@@ -14,9 +14,17 @@ import onnx
 import pytest
 
 from ganport.infer.compare import compat
+from tests.conftest import OTHER_ENGINES
 from tests.conftest import compat_runtime as _runtime
 
-RUNTIMES = ["onnxruntime", "onnx.reference", "onnxruntime-node", "older-0", "older-1"]
+RUNTIMES = [
+    "onnxruntime",
+    "onnx.reference",
+    "onnxruntime-node",
+    "older-0",
+    "older-1",
+    *OTHER_ENGINES,
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +48,10 @@ def test_every_variant_loads_and_agrees_with_torch(kind, matrix_exports, tmp_pat
     matrix = compat.run_matrix(families, [runtime], tmp_path, exported=exported)
     assert matrix.passed, "\n".join(matrix.surprises()) + "\n" + matrix.table()
     cells = {(c.model, c.role, c.variant, c.inputs) for c in matrix.cells}
-    variants = len(compat.VARIANTS)
+    variants = len(runtime.variants or compat.VARIANTS)
     assert len(cells) == 3 * variants * 2 + variants  # families × variants × roles, + G edges
     edges = [c for c in matrix.cells if c.inputs == "z at class edges"]
-    assert {c.variant for c in edges} == set(compat.VARIANTS)
+    assert {c.variant for c in edges} == set(runtime.variants or compat.VARIANTS)
     assert all(c.class_agreement == 1.0 for c in edges if c.passed)
 
 

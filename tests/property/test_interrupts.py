@@ -17,9 +17,10 @@ import pytest
 from tests.property.helpers import digest
 
 
-def _signal_mid_write(args, folder: Path, sig, timeout=60.0, staged=None):
+def _signal_mid_write(args, folder: Path, sig, timeout=60.0, staged=None, after=None):
     """Run ``ganport args`` and signal it once its staged output shows in ``folder``: a
-    hidden ``.tmp`` file (ganport.core.atomic), or what ``staged`` recognises."""
+    hidden ``.tmp`` file (ganport.core.atomic), or what ``staged`` recognises; or, with
+    ``after``, that many seconds in, whichever comes first."""
     staged = staged or (lambda p: p.name.startswith(".") and p.name.endswith(".tmp"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "ganport", *map(str, args)],
@@ -27,7 +28,8 @@ def _signal_mid_write(args, folder: Path, sig, timeout=60.0, staged=None):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + timeout
+    start = time.time()
+    deadline = start + (after if after is not None else timeout)
     while time.time() < deadline and proc.poll() is None:
         if any(staged(p) for p in folder.iterdir()):
             break
@@ -81,7 +83,8 @@ def test_export(tmp_path, mlp28_checkpoint, sig):
     out = tmp_path / "export"
     export_checkpoint(mlp28_checkpoint, out)
     old = {p.name: digest(p) for p in out.iterdir() if p.is_file()}
-    _signal_mid_write(["export", mlp28_checkpoint, "--out", out], out, sig)
+    _signal_mid_write(["export", mlp28_checkpoint, "--out", out, "--external-data"], out, sig)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "staging left behind"
     for name, value in old.items():
         # each file is the old one or a new complete one (loadable)
         if digest(out / name) != value and name.endswith(".onnx"):
@@ -135,3 +138,77 @@ def test_web(tmp_path, mlp28_export, sig):
     assert new == old, err  # the same export: a whole new site is the old one, byte for byte
     assert code in (0, 130, 143, -signal.SIGTERM), err
     assert not [p for p in tmp_path.iterdir() if staging(p)], "a staged site was left behind"
+
+
+def _reports_whole(reports: dict[Path, str], code: int, err: str, valid) -> None:
+    """Each report is the old text (interrupted) or a complete new one (``valid`` reads it),
+    and nothing staged is left beside it."""
+    for path, old in reports.items():
+        text = path.read_text()
+        if text != old:  # replaced: by a whole new report, even when a later write was cut
+            valid(path)
+        leftovers = [p for p in path.parent.iterdir() if p.name.startswith(".")]
+        assert not leftovers, leftovers
+    # 130/143: ganport's own handling; -2/-15: the signal came before Python could handle it
+    # (still starting up), which leaves nothing written either
+    assert code in (0, 130, 143, -signal.SIGINT, -signal.SIGTERM), err
+
+
+@pytest.mark.parametrize("after", [1.5, None], ids=["early", "at-write"])
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_parity_json_and_junit(tmp_path, mlp28_checkpoint, mlp28_export, sig, after):
+    import xml.etree.ElementTree as ET
+
+    reports = {tmp_path / "parity.json": '{"old": 1}\n', tmp_path / "parity.xml": "<old/>\n"}
+    for path, old in reports.items():
+        path.write_text(old)
+    args = ["parity", mlp28_checkpoint, mlp28_export, "--samples", "0", "--seeds", "0"]
+    args += ["--json", tmp_path / "parity.json", "--junit", tmp_path / "parity.xml"]
+    code, err = _signal_mid_write(args, tmp_path, sig, after=after)
+
+    def valid(path: Path) -> None:
+        if path.suffix == ".json":
+            assert json.loads(path.read_text())["passed"] is True
+        else:
+            assert ET.parse(path).getroot().tag in ("testsuites", "testsuite")
+
+    _reports_whole(reports, code, err, valid)
+
+
+@pytest.mark.parametrize("after", [2.0, None], ids=["early", "at-write"])
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_bench_json(tmp_path, mlp28_export, sig, after):
+    report = tmp_path / "bench.json"
+    report.write_text('{"old": 1}\n')
+    args = ["bench", mlp28_export / "generator.onnx", "--batch-sizes", "1,8", "--no-compile"]
+    args += ["--seconds", "0.05", "--rounds", "1", "--matmul-size", "64", "--json", report]
+    code, err = _signal_mid_write(args, tmp_path, sig, after=after)
+    _reports_whole({report: '{"old": 1}\n'}, code, err, lambda p: json.loads(p.read_text()))
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_evaluate_json(tmp_path, mlp28_export, mnist5k_feature_net, tmp_path_factory, sig):
+    report = tmp_path / "evaluate.json"
+    report.write_text('{"old": 1}\n')
+    cache = tmp_path_factory.getbasetemp() / "feature_nets"  # where the fixture trained it
+    args = ["evaluate", mlp28_export / "generator.onnx", "-n", "200", "--cache-dir", cache]
+    code, err = _signal_mid_write([*args, "--json", report], tmp_path, sig)
+
+    def valid(path: Path) -> None:
+        assert json.loads(path.read_text())["n"] == 200
+
+    _reports_whole({report: '{"old": 1}\n'}, code, err, valid)
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_plot_png(tmp_path, mlp28_checkpoint, sig):
+    from PIL import Image
+
+    out = tmp_path / "curves.png"
+    out.write_text("old")
+    code, err = _signal_mid_write(["plot", mlp28_checkpoint.parent, "--out", out], tmp_path, sig)
+
+    def valid(path: Path) -> None:
+        assert Image.open(path).size[0] > 100
+
+    _reports_whole({out: "old"}, code, err, valid)
