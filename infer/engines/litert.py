@@ -21,6 +21,7 @@ from ganport.core.errors import InputError
 from ganport.infer.engines import Engine, EngineMissing
 
 SIGNATURE = "serving_default"  # the signature onnx2tf writes, named by the ONNX I/O names
+LABELS = "labels"  # a conditional model's class input, after its z or image
 
 
 class _Interpreter:
@@ -37,8 +38,8 @@ class _Interpreter:
         self.name = path.name
         self.runner = interpreter.get_signature_runner(SIGNATURE)
         details = self.runner.get_input_details()
-        # the signature lists names sorted; tensor order is the ONNX inputs' (z, then labels)
-        self.input_names = sorted(details, key=lambda n: details[n]["index"])
+        # in the contract's order, z or image first, then labels (the signature sorts names)
+        self.input_names = sorted(details, key=lambda n: (n == LABELS, details[n]["index"]))
         self.output_names = list(signatures[SIGNATURE]["outputs"])
         # shape_signature: -1 where the file's dimension is free (none in ganport's own)
         self._inputs = {

@@ -128,6 +128,40 @@ def test_dcgan64_generator_converts_only_without_the_gemm_stem(tmp_path):
     assert (tmp_path / "generator_batch1.tflite").exists()
 
 
+class _LabelsGenerator(torch.nn.Module):
+    """A conditional G as most user code writes it: labels as a second input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(10, 10)
+        self.net = torch.nn.Sequential(
+            torch.nn.ConvTranspose2d(26, 16, 7, 1, 0),
+            torch.nn.ReLU(),
+            torch.nn.ConvTranspose2d(16, 1, 4, 2, 1),
+            torch.nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, self.embed(labels)], 1)[:, :, None, None])
+
+
+def test_labels_input_generator_runs_with_its_labels(tmp_path):
+    torch.manual_seed(0)
+    module = _LabelsGenerator().eval()
+    options = replace(adjusted(ExportOptions(target="litert")), static_batch=2)
+    result = export_generator(module, tmp_path / "g.onnx", nz=16, options=options)
+    assert result.target["check"]["passed"], result.target["check"]["problems"]
+    model = LITERT.load(tmp_path / "g.tflite")
+    assert model.input_names == ["z", "labels"]
+    z, labels = latent(2, 16, seed=0), np.array([3, 7])
+    with torch.no_grad():
+        want = module(torch.from_numpy(z), torch.from_numpy(labels)).numpy()
+        swapped = module(torch.from_numpy(z), torch.from_numpy(labels[::-1].copy())).numpy()
+    got = model.run({"z": z, "labels": labels})[0]
+    np.testing.assert_allclose(got, want, atol=FP32, rtol=1e-4)
+    assert np.abs(got - swapped).max() > 100 * FP32  # the labels input is what it reads
+
+
 def test_another_batch_is_refused(exported, generator):
     model = LITERT.load(exported / "generator_batch1.tflite")
     with pytest.raises(InputError, match="converted for batch 1"):
