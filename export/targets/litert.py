@@ -12,8 +12,8 @@ DCGAN 28 (conditional), DCGAN 64 and MLP 28, G and D, against torch at batch 1 a
   variant (batch 1 unless ``--static-batch`` says otherwise) and only that gets a file.
 - **No Gemm stem.** From the DCGAN 64 G's Gemm stem (z @ W reshaped to 4×4) onnx2tf
   writes a TRANSPOSE_CONV that LiteRT cannot prepare. The stem as the ConvTranspose on a
-  1×1 input it stands for converts exactly, so the target exports it so (the symbolic-batch
-  ``.onnx`` too: ONNX Runtime runs that stem slower, not differently).
+  1×1 input it stands for converts exactly, so the target exports its ``*_batchN``
+  variant so (the symbolic-batch ``.onnx`` beside it keeps the stem).
 - **ONNX's layout.** onnx2tf lays tensors out channels-last and writes a 4-D output in
   the layout of the op before it: a DCGAN G's image as (N, H, W, C), an MLP G's as
   (N, C, H, W). The conversion fixes that (``_channels_first_io``), so the file's inputs

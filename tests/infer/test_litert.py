@@ -70,16 +70,19 @@ def test_export_writes_checked_tflite_for_the_fixed_batch(exported):
     manifest = json.loads((exported / "manifest.json").read_text())
     for entry in manifest["models"]:
         props = {p.key: p.value for p in onnx.load(exported / entry["file"]).metadata_props}
-        if entry["static_batch"] is None:  # the symbolic-batch export gets no .tflite
+        meta = metadata_from_map(props)
+        if entry["static_batch"] is None:  # the symbolic-batch export: no .tflite, as asked
             assert entry["target"] is None
-            assert metadata_from_map(props).target == ""
+            assert meta.target == ""
+            assert meta.rewrites == (["gemm stem"] if meta.role == "generator" else [])
             continue
+        assert meta.rewrites == []  # the stem as its ConvTranspose, which converts exactly
         target = entry["target"]
         assert target["name"] == target["runtime"] == "litert"
         assert target["file"] == entry["file"].replace(".onnx", ".tflite")
         assert target["check"]["passed"], target["check"]["problems"]
         assert target["check"]["batches"][0]["max_abs_err"] < FP32
-        assert metadata_from_map(props).target == "litert"
+        assert meta.target == "litert"
 
 
 def test_tflite_runs_torch_images_and_logits(exported, conditional, generator):
