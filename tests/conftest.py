@@ -148,11 +148,14 @@ def compat_runtime(kind: str):
     environment's ``onnxruntime``, ``onnx.reference``, ``onnxruntime-node``
     (GANPORT_COMPAT_NODE_MODULES) or ``older-N``, the N-th interpreter with an older
     onnxruntime in GANPORT_COMPAT_PYTHONS (':'-separated); or an engine of
-    ``ganport.infer.engines`` (``OTHER_ENGINES``); .ci/run installs them."""
+    ``ganport.infer.engines`` (``compat.ENGINE_RUNTIMES``); .ci/run installs them."""
     from ganport.infer.compare import compat
 
-    if kind in OTHER_ENGINES:
-        return _engine_runtime(kind)
+    if kind in compat.ENGINE_RUNTIMES:
+        try:
+            return compat.engine_runtime_named(kind)
+        except InputError as exc:  # not installed here: .ci/run installs it
+            pytest.skip(f"{kind}: {exc} (.ci/run installs it)")
     if kind == "onnxruntime":
         return compat.current_onnxruntime()
     if kind == "onnx.reference":
@@ -169,37 +172,3 @@ def compat_runtime(kind: str):
     if index >= len(pythons):
         pytest.skip(f"GANPORT_COMPAT_PYTHONS names no older onnxruntime #{index} (.ci/run has two)")
     return compat.python_runtime(pythons[index])
-
-
-# Matrix runtimes that are engines of ganport.infer.engines: (engine, the target whose
-# conversion it runs first, the variants it takes). "openvino" reads the .onnx at OpenVINO's
-# default settings; "openvino IR" runs what `--target openvino` writes.
-OTHER_ENGINES = {
-    "openvino": ("openvino", None, None),
-    "openvino-f32": ("openvino-f32", None, None),
-    "openvino IR": ("openvino", "openvino", None),
-    "tract": ("tract", None, None),
-    "ort-format": ("ort-format", "ort-mobile", None),
-    "litert": ("litert", "litert", ("static batch 48",)),
-}
-
-
-def _engine_runtime(kind: str):
-    from ganport.export.targets import get_target
-    from ganport.infer.compare import compat
-    from ganport.infer.engines import EngineMissing
-
-    engine, target, variants = OTHER_ENGINES[kind]
-    if target == "litert":
-        from ganport.export.targets.litert import onnx2tf_command
-
-        try:
-            onnx2tf_command()
-        except InputError as exc:
-            pytest.skip(f"no onnx2tf (.ci/run installs it and sets GANPORT_ONNX2TF): {exc}")
-    convert = get_target(target).convert if target else None
-    label = kind if kind != engine else None
-    try:
-        return compat.engine_runtime(engine, convert, label=label, variants=variants)
-    except EngineMissing as exc:
-        pytest.skip(str(exc))

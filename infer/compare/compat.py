@@ -90,7 +90,9 @@ class Cell:
 
     def expected(self) -> str:
         """What ``EXPECTED`` writes down for this cell."""
-        return expected_outcome(self.runtime, self.version, self.variant, self.role)
+        return expected_outcome(
+            self.runtime, self.version, self.model, self.variant, self.role, self.inputs
+        )
 
     @property
     def as_expected(self) -> bool:
@@ -234,6 +236,32 @@ def engine_runtime(
         label = f"{name} ({engine.compute})"
     name = label or name
     return Runtime(name, engine.version, run_many, variants)
+
+
+# Matrix runtimes that are engines of ganport.infer.engines: name → (engine, the target
+# whose conversion it runs first, the variants it takes). "openvino" reads the .onnx at
+# OpenVINO's default settings as a user would; "openvino IR" runs what --target writes.
+ENGINE_RUNTIMES: dict[str, tuple[str, str | None, tuple[str, ...] | None]] = {
+    "openvino": ("openvino", None, None),
+    "openvino-f32": ("openvino-f32", None, None),
+    "openvino IR": ("openvino", "openvino", None),
+    "tract": ("tract", None, None),
+    "ort-format": ("ort-format", "ort-mobile", None),
+    "litert": ("litert", "litert", (f"static batch {ROWS}",)),
+}
+
+
+def engine_runtime_named(kind: str) -> Runtime:
+    """One of ``ENGINE_RUNTIMES``; an InputError says what is missing here."""
+    from ganport.export.targets import get_target
+
+    engine, target, variants = ENGINE_RUNTIMES[kind]
+    if target == "litert":
+        from ganport.export.targets.litert import onnx2tf_command
+
+        onnx2tf_command()  # the converter must be here before any cell runs
+    convert = get_target(target).convert if target else None
+    return engine_runtime(engine, convert, kind if kind != engine else None, variants)
 
 
 class _Failed:
@@ -437,6 +465,20 @@ def _cases(ckpt: Any) -> tuple[dict[str, dict[str, tuple[np.ndarray, np.ndarray]
     return cases, neighbours
 
 
+def _page(matrix: Matrix, command: str) -> str:
+    """The docs page of one run: what ran, how to run it again, and the summary table."""
+    return (
+        "# Runtime matrix\n\n"
+        "Every export variant on every runtime, against torch: the summary of one run of\n"
+        "the compatibility matrix ([Runtimes and portability](runtimes.md#the-compatibility-"
+        "matrix) says what it runs and how a cell is judged). Written by:\n\n"
+        f"```bash\n{command}\n```\n\n"
+        '"exact" counts the cells within their precision\'s tolerance of torch; the last\n'
+        "column quotes the first cell that is not, in the runtime's own words. Each such\n"
+        "cell is written down as expected, so CI fails when one changes.\n\n" + matrix.markdown()
+    )
+
+
 def _aligned(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
@@ -500,7 +542,8 @@ def _main(argv: Sequence[str] | None) -> int:
         "--runtime",
         action="append",
         default=[],
-        help="An engine of ganport.infer.engines in this environment, e.g. openvino (repeatable).",
+        choices=list(ENGINE_RUNTIMES),
+        help="Another runtime installed here (repeatable).",
     )
     parser.add_argument("--work", type=Path, default=None, help="Where the exports go.")
     parser.add_argument("--json", type=Path, default=None, help="Write the matrix as JSON.")
@@ -509,7 +552,7 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     args = parser.parse_args(argv)
     runtimes = [current_onnxruntime(), *(python_runtime(p) for p in args.python)]
-    runtimes += [engine_runtime(name) for name in args.runtime]
+    runtimes += [engine_runtime_named(name) for name in args.runtime]
     if args.node:
         runtimes.append(node_runtime(args.node))
     if not args.no_reference:
@@ -528,7 +571,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.json:
         write_json(args.json, matrix.to_dict())
     if args.markdown:
-        write_bytes(args.markdown, matrix.markdown().encode())
+        command = " ".join(["python -m ganport.infer.compare.compat", *(argv or sys.argv[1:])])
+        write_bytes(args.markdown, _page(matrix, command).encode())
     for line in matrix.surprises():
         print(f"UNEXPECTED {line}")
     return 0 if matrix.passed else 1

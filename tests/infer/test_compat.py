@@ -14,7 +14,6 @@ import onnx
 import pytest
 
 from ganport.infer.compare import compat
-from tests.conftest import OTHER_ENGINES
 from tests.conftest import compat_runtime as _runtime
 
 RUNTIMES = [
@@ -23,7 +22,7 @@ RUNTIMES = [
     "onnxruntime-node",
     "older-0",
     "older-1",
-    *OTHER_ENGINES,
+    *compat.ENGINE_RUNTIMES,
 ]
 
 
