@@ -300,22 +300,7 @@ def _export(
             exporter=options.exporter,
             static_batch=options.static_batch,
         )
-        if options.mobile_form:
-            depth_to_space_dcr(model)
-        if options.fp16:
-            name_nodes(model)
-            model = to_float16(model, keep_float32=_precise_nodes(model, meta.role))
-        if options.int8:
-            name_nodes(model)
-            model, quantization = quantize_int8(
-                model,
-                calibration,
-                method=options.calibration_method,
-                calibration_data=_calibration_data(meta),
-                keep_float=_int8_float_nodes(model, meta.role),
-                opset_note=opset_note,
-            )
-            meta = dataclasses.replace(meta, quantization=quantization.to_dict())
+        model, meta = _precision_form(model, meta, options, calibration, opset_note)
         fit_ir_version(model)
         meta = dataclasses.replace(meta, opset=opset_of(model), ir_version=model.ir_version)
         onnx.helper.set_model_props(model, {METADATA_KEY: meta.to_json()})
@@ -331,6 +316,34 @@ def _export(
                 )
         prepared = _prepare_target(module, examples, tmp, path, meta, options) if target else None
     return ExportResult(path=path, metadata=meta, checks=report, seconds=seconds, target=prepared)
+
+
+def _precision_form(
+    model: onnx.ModelProto,
+    meta: ModelMetadata,
+    options: ExportOptions,
+    calibration: np.ndarray,
+    opset_note: str,
+) -> tuple[onnx.ModelProto, ModelMetadata]:
+    """The exported graph in the form and precision asked for: DepthToSpace in the mobile
+    form's mode, float16, or int8 (its quantization recorded in the metadata)."""
+    if options.mobile_form:
+        depth_to_space_dcr(model)
+    if options.fp16:
+        name_nodes(model)
+        model = to_float16(model, keep_float32=_precise_nodes(model, meta.role))
+    if options.int8:
+        name_nodes(model)
+        model, quantization = quantize_int8(
+            model,
+            calibration,
+            method=options.calibration_method,
+            calibration_data=_calibration_data(meta),
+            keep_float=_int8_float_nodes(model, meta.role),
+            opset_note=opset_note,
+        )
+        meta = dataclasses.replace(meta, quantization=quantization.to_dict())
+    return model, meta
 
 
 def _rewritten(module: nn.Module, options: ExportOptions) -> tuple[nn.Module, list[str]]:
