@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -571,7 +572,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.json:
         write_json(args.json, matrix.to_dict())
     if args.markdown:
-        command = " ".join(["python -m ganport.infer.compare.compat", *(argv or sys.argv[1:])])
+        command = shlex.join(
+            ["python", "-m", "ganport.infer.compare.compat", *(argv or sys.argv[1:])]
+        )
         write_bytes(args.markdown, _page(matrix, command).encode())
     for line in matrix.surprises():
         print(f"UNEXPECTED {line}")

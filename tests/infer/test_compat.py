@@ -91,3 +91,27 @@ def test_the_script_reports_bad_input_in_one_line(tmp_path, capsys):
         assert compat.main(args) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_the_docs_page_shows_what_the_table_writes_down():
+    """docs/runtime-matrix.md is a run of the matrix: every row it shows not exact is one
+    the expected-outcome table writes down, and every runtime CI runs is on it."""
+    from ganport.infer.compare.compat_expected import EXACT, expected_outcome
+
+    page = Path(__file__).parents[2] / "docs" / "runtime-matrix.md"
+    rows = [line.split(" | ") for line in page.read_text().splitlines() if line.count("|") > 6]
+    shown = {}
+    for row in rows[2:]:
+        runtime, version, variant, exact = (cell.strip("| ") for cell in row[:4])
+        passed, total = map(int, exact.split("/"))
+        shown[(runtime, variant)] = passed
+        if passed < total:
+            outcomes = {
+                expected_outcome(runtime, version, model, variant, role, inputs)
+                for model in ("conditional dcgan28", "dcgan64", "mlp28")
+                for role in ("generator", "discriminator")
+                for inputs in ("z", "z at class edges", "real images")
+            }
+            assert outcomes != {EXACT}, f"{runtime} {variant}: not exact, yet not written down"
+    names = {runtime.split(" (")[0] for runtime, _ in shown}
+    assert set(compat.ENGINE_RUNTIMES) <= names, names
