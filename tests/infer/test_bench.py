@@ -241,3 +241,38 @@ def test_the_bf16_tolerance_still_catches_a_broken_output():
     broken = want.copy()
     broken[0, 0, :4] = -broken[0, 0, :4]  # four rows of one image flipped: fails
     assert not compare(broken, want, profile_for("bf16", "CPU")).passed
+
+
+def test_other_runtimes_are_timed_beside_onnx_runtime(mlp28_export, tmp_path, capsys):
+    """--runtime adds engines that run the export on another runtime, checked against torch
+    like the others; one whose file is not beside the .onnx is skipped saying why."""
+    pytest.importorskip("tract", reason="pip install tract (.ci/run installs it)")
+    report_path = tmp_path / "bench.json"
+    code, _, err = ganport(
+        capsys,
+        "bench",
+        mlp28_export / "generator.onnx",
+        "--batch-sizes",
+        "1,3",
+        "--no-compile",
+        "--runtime",
+        "tract",
+        "--runtime",
+        "onnx-reference",
+        "--runtime",
+        "litert",
+        *TINY,
+        "--json",
+        report_path,
+    )
+    assert code == 0, err
+    (model,) = json.loads(report_path.read_text())["models"]
+    for name in ("tract", "onnx-reference"):
+        assert model["engines"][name]["status"] == "ok"
+        assert model["engines"][name]["settings"]["model"] == "generator.onnx"
+        cells = [c for c in model["cells"] if c["engine"] == name]
+        assert [c["batch"] for c in cells] == [1, 3]
+        assert all(c["agrees"] and c["max_abs_diff"] < 1e-5 for c in cells)
+    litert = model["engines"]["litert"]
+    assert litert["status"] == "skipped"
+    assert "generator.tflite" in litert["reason"] or "not installed" in litert["reason"]
