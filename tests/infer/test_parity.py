@@ -202,3 +202,27 @@ def test_assert_parity_returns_the_report(mlp28_checkpoint, mlp28_export):
     assert data["passed"] and data["versions"]["onnxruntime"]
     assert {c["provider"] for c in data["cases"]} == {"CPUExecutionProvider"}
     assert data["sweeps"][0]["samples"] == 100
+
+
+def test_parity_on_another_runtime_runs_its_file_and_catches_a_changed_weight(
+    tmp_path, mlp28_export, mlp28_checkpoint
+):
+    """--runtime tract runs the .onnx on tract; --runtime litert wants the .tflite that
+    `export --target litert` writes, and says so in one line when there is none."""
+    pytest.importorskip("tract", reason="pip install tract (.ci/run installs it)")
+    args = ("--samples", "0", "--seeds", "0", "--json", tmp_path / "p.json")
+    proc = ganport("parity", mlp28_checkpoint, mlp28_export, "--runtime", "tract", *args)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "p.json").read_text())
+    assert all(t["provider"].startswith("tract ") for t in report["tolerances"].values())
+    folder = _copy_export(mlp28_export, tmp_path / "x")
+
+    def nudge(a):
+        a.flat[0] += 0.5
+
+    _edit_first_initializer(folder / "generator.onnx", nudge)
+    proc = ganport("parity", mlp28_checkpoint, folder, "--runtime", "tract", *args)
+    assert proc.returncode == 1 and "parity failed" in proc.stderr
+    proc = ganport("parity", mlp28_checkpoint, mlp28_export, "--runtime", "litert")
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--target" in proc.stderr, proc.stderr
