@@ -49,6 +49,7 @@ from ganport.export.rewrite import (
     gemm_stem,
     int8_form,
     mobile_form,
+    reads_class_from_latent,
 )
 from ganport.export.runtimes import check_loadable
 from ganport.export.targets import get_target
@@ -368,7 +369,7 @@ def _class_as_input(
     """A conditional generator of ganport's with its class as a ``labels`` input
     (``rewrite.ClassInput``), checked on the class each check latent's z[:, 0] selects;
     any other generator as it is."""
-    if getattr(module, "latent_class", None) is None:
+    if not reads_class_from_latent(module):
         return module, base, examples
     if int8:
         raise InputError(

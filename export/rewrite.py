@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ganport.export.fold import set_layers
-from ganport.train.models import DCGANGenerator
+from ganport.train.models import DCGANGenerator, MLPGenerator
 
 # Output phase (0 or 1) → {input offset d: kernel index} of a k=4, s=2, p=1 ConvTranspose:
 # output row 2i + a reads input rows i + d with kernel row kh = 2(i - m) + a + 1.
@@ -196,6 +196,15 @@ def _is_stride2_k4(layer: nn.Module) -> bool:
         and layer.output_padding == (0, 0)
         and layer.dilation == (1, 1)
         and layer.groups == 1
+    )
+
+
+def reads_class_from_latent(module: nn.Module) -> bool:
+    """A conditional generator of ganport's own (DCGAN, MLP), whose class z[:, 0] selects
+    inside it: what ``ClassInput`` wraps. A pair of your own that takes labels is not."""
+    return (
+        isinstance(module, (DCGANGenerator, MLPGenerator))
+        and getattr(module, "latent_class", None) is not None
     )
 
 

@@ -34,17 +34,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     # SIGTERM unwinds from before the temporary file exists until it is renamed: a signal
     # during the flush or the rename must not leave it behind either.
     with sigterm_unwinds():
-        tmp = _temporary_beside(final)
+        tmp: Path | None = None
         try:
+            with _signals_held():  # created and named before a signal can unwind
+                tmp = _temporary_beside(final)
             yield tmp
             _fsync_file(tmp)
             os.replace(tmp, final)
             _fsync_dir(final.parent)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise GanportError(f"cannot write {final}: {exc.strerror or exc}") from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise
 
 
@@ -56,13 +60,27 @@ def _temporary_beside(final: Path) -> Path:
     except OSError as exc:
         raise GanportError(f"cannot write {final}: {exc.strerror or exc}") from exc
     os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    except OSError as exc:
+        os.unlink(tmp_name)
+        raise GanportError(f"cannot write {final}: {exc.strerror or exc}") from exc
+    return Path(tmp_name)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done (then arrive as usual), so a file
+    the block creates always gets a name its owner can remove; the main thread only."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager

@@ -194,6 +194,6 @@ def load_reference(
 def _class_as_labels(generator: Any) -> Any:
     """A conditional ganport generator exported with its class as a ``labels`` input (the
     mobile form, ``export.rewrite.ClassInput``) is compared with the same wrapper."""
-    from ganport.export.rewrite import ClassInput
+    from ganport.export.rewrite import ClassInput, reads_class_from_latent
 
-    return ClassInput(generator) if getattr(generator, "latent_class", None) else generator
+    return ClassInput(generator) if reads_class_from_latent(generator) else generator
