@@ -1,209 +1,197 @@
 """The project's CPU speed targets, measured side by side in one run, each with PASS or MISS.
 
-    python -m benchmarks.targets [--threads 2] [--seconds 2] [--rounds 10] [--json FILE]
-                                 [--quality CHECKPOINT]
+    python -m benchmarks.targets [--quick] [--threads 2] [--seconds 2] [--rounds 10]
+                                 [--json FILE] [--quality CHECKPOINT]
 
-Builds the generators the targets name (once; cached under --work): DCGAN 64×64 at the
-default width 64 and nz 100, the default pipeline's conditional DCGAN 28×28 and the MLP
-28×28, each trained a few real steps so its BatchNorm statistics are not the identity,
-and exported with ganport's defaults (dynamo, opset 18, BatchNorm folded, Gemm stem), the
-DCGANs with ``--int8`` too. Then `ganport bench`'s engine runs them at the same thread
-count and prints every target's ratio. A ratio is a ratio of medians timed interleaved
-(ganport.infer.compare.timing), so it holds on a shared machine; the best-of ratio (fastest
-runs) is printed beside it as the quiet-machine estimate. The DCGAN 64 fp32 targets are
-also measured on the export without the Gemm stem (``ExportOptions(gemm_stem=False)``).
-ONNX Runtime's time per node at batch 64 shows where the FLOP floor is lost, fp32 and
-int8. ``--quality CHECKPOINT`` (a trained run, e.g. the default pipeline's) adds the int8
-quality targets: its int8 G against its fp32 G on 10,000 samples of the feature network.
+Every generator a user runs (``target_models``: DCGAN 28 conditional and unconditional,
+DCGAN 32, DCGAN 64, MLP 28) at batch 1, 8 and 64, timed two ways:
+
+- **session**: ``ganport bench``'s engines: ONNX Runtime's bare session with IO binding
+  (the faster of its spinning and non-spinning configurations in each cell), its int8
+  model, torch eager and ``torch.compile`` on the checkpoint's module, and the FLOP
+  floor's matmuls, all interleaved (ganport.infer.compare.timing).
+- **api**: ``ganport.infer.Generator.generate(z)`` on the same z as the checkpoint's
+  generator under ``torch.inference_mode`` (``api_timing``), interleaved too.
+
+Each model is timed twice: first every model against torch eager (and the int8 model and
+the floor), then every model against ``torch.compile``. Once a process has run a compiled
+module, torch eager in it slows down: on a busy 2-core machine the DCGAN 28 G's batch of
+64 took 136 ms eager beside torch.compile and 21 ms without (``ganport bench`` with and
+without ``--no-compile``), so eager is never timed after a compile.
+
+A ratio is a ratio of medians from one interleaved run, so it holds on a shared machine;
+the ratio of the fastest runs (best-of) is printed beside it as the quiet-machine
+estimate. The FLOP floor is the model's FLOPs per batch at the machine's fp32 peak: a
+2048×2048×2048 fp32 matmul by torch.mm and by ONNX Runtime's MatMul, at the engines'
+thread count, warmed up and timed interleaved with the engines in every cell of the model;
+the peak is its fastest run over all of them (``peak_gflops``; the median rate is printed
+beside it, to show the load). "× floor" is ORT's median latency over that floor (its best-of
+in brackets). Then ONNX Runtime's time per node shows where each miss comes from
+(``node_profile``). ``--quality CHECKPOINT`` (a trained run) adds the int8 quality targets.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.node_profile import profile_nodes
+from benchmarks.api_timing import time_api
+from benchmarks.node_profile import print_profiles
+from benchmarks.target_models import MODELS, build, is_dcgan
 from ganport.core.atomic import write_json
-from ganport.core.latent import latent
-from ganport.export import export_generator
-from ganport.infer.compare.bench import (
-    BenchOptions,
-    BenchReport,
-    Cell,
-    ModelBench,
-    manifest_checkpoint,
-    run_bench,
-)
+from ganport.infer.compare.bench import BenchOptions, BenchReport, run_bench
 from ganport.infer.compare.bench_engines import ORT_CPU_CONFIGS
 from ganport.infer.compare.bench_report import summary_table
-from ganport.infer.compare.timing import Plan
-from ganport.train import ModelConfig, RunOptions, TrainConfig, load_dataset, train
+from ganport.infer.compare.timing import Plan, Stats
 
-MODELS = {
-    "dcgan64": ModelConfig(arch="dcgan", image_size=64, width=64, nz=100),
-    "dcgan28": ModelConfig(arch="dcgan", image_size=28, width=64, nz=100, classes=10),
-    "mlp28": ModelConfig(arch="mlp", image_size=28, width=64, nz=100),
-}
-INT8 = ("dcgan64", "dcgan28")  # exported with --int8 as well
-TRAIN_STEPS = 3
-NO_STEM = "without the Gemm stem"
+BATCH_SIZES = (1, 8, 64)
 QUALITY_SAMPLES = 10_000
+QUICK = Plan(seconds=0.4, rounds=4)
+COMPILE_ORT = "ort-beside-compile"  # ORT timed in the run that has torch.compile
 
 
 @dataclass(frozen=True)
 class Target:
-    """One speed target: a ratio at one batch size, and the bound it must meet."""
+    """One speed target: ``over`` timed against ``engine`` at one batch, and its bound.
 
-    text: str
+    The ratio is ``engine``'s latency over ``over``'s (a speedup); for the FLOP floor
+    (``engine`` "floor") it is ``over``'s latency over the floor's, which must stay under
+    the bound."""
+
     model: str
     batch: int
-    ratio: Ratio
+    over: str  # ort, ort-int8 or COMPILE_ORT
+    engine: str  # torch-eager, torch-compile, ort (the fp32 model) or floor
     bound: float
-    at_most: bool = False  # the FLOP-floor ratio must stay under its bound
 
-    def verdict(self, value: float) -> str:
-        met = value <= self.bound if self.at_most else value >= self.bound
-        return "PASS" if met else "MISS"
+    @property
+    def at_most(self) -> bool:
+        return self.engine == "floor"
 
+    @property
+    def text(self) -> str:
+        if self.at_most:
+            return f"{self.model} batch {self.batch}: ORT <= {self.bound:g}x FLOP floor"
+        subject = "int8 ORT" if self.over == "ort-int8" else "ORT"
+        return f"{self.model} batch {self.batch}: {subject} >= {self.bound:g}x {self.engine}"
 
-Ratio = Callable[[ModelBench, dict[str, Cell], Cell, str], float]
-
-
-def speedup_over(engine: str) -> Ratio:
-    """ORT's throughput over ``engine``'s: their latency ratio at the same batch."""
-
-    def ratio(_model: ModelBench, cells: dict[str, Cell], ort_cell: Cell, stat: str) -> float:
-        return getattr(cells[engine].latency, stat) / getattr(ort_cell.latency, stat)
-
-    return ratio
-
-
-def floor_multiple(model: ModelBench, _cells: dict[str, Cell], ort_cell: Cell, stat: str) -> float:
-    """ORT's latency over the FLOP floor: FLOPs per batch ÷ the matmul rate measured with the
-    same statistic (median with median, fastest run with fastest run)."""
-    (matmul,) = [m for m in model.matmul if m["batch"] == ort_cell.batch]
-    rates = matmul["median_gflops" if stat == "median_ms" else "best_gflops"]
-    floor_ms = model.flops_per_sample * ort_cell.batch / max(rates.values()) / 1e6
-    return getattr(ort_cell.latency, stat) / floor_ms
+    def ratio(self, stats: dict[str, Stats], stat: str) -> float | None:
+        if self.engine not in stats or self.over not in stats:
+            return None
+        ours, theirs = getattr(stats[self.over], stat), getattr(stats[self.engine], stat)
+        return ours / theirs if self.at_most else theirs / ours
 
 
-def int8_speedup(_model: ModelBench, cells: dict[str, Cell], ort_cell: Cell, stat: str) -> float:
-    """The int8 model's throughput over the fp32 model's, each on its faster ORT config."""
-    int8 = min(
-        (cells[f"{name}-int8"] for name in ORT_CPU_CONFIGS if f"{name}-int8" in cells),
-        key=lambda cell: cell.latency.median_ms,
-    )
-    return getattr(ort_cell.latency, stat) / getattr(int8.latency, stat)
+def targets() -> list[Target]:
+    """Every DCGAN G: batch 1 ≥ 3× eager; batch 64 ≥ 1.3× eager, ≥ 1.1× torch.compile (the
+    DCGAN 64: ≥ 1×), ≤ 1.3× the FLOP floor; int8 ≥ 1.5× fp32 at batch 1 and ≥ 2× at 64.
+    The MLP: ≥ 2× eager at batch 1 and 64."""
+    found = []
+    for name in MODELS:
+        if not is_dcgan(name):
+            found += [Target(name, 1, "ort", "torch-eager", 2)]
+            found += [Target(name, 64, "ort", "torch-eager", 2)]
+            continue
+        found += [
+            Target(name, 1, "ort", "torch-eager", 3),
+            Target(name, 64, "ort", "torch-eager", 1.3),
+            Target(name, 64, COMPILE_ORT, "torch-compile", 1.0 if name == "dcgan64" else 1.1),
+            Target(name, 64, "ort", "floor", 1.3),
+            Target(name, 1, "ort-int8", "ort", 1.5),
+            Target(name, 64, "ort-int8", "ort", 2),
+        ]
+    return found
 
 
-EAGER, COMPILE = speedup_over("torch-eager"), speedup_over("torch-compile")
-TARGETS = (
-    Target("DCGAN64 G batch 1: ORT >= 3x torch eager", "dcgan64", 1, EAGER, 3),
-    Target("DCGAN64 G batch 64: ORT >= torch.compile", "dcgan64", 64, COMPILE, 1),
-    Target("DCGAN64 G batch 64: ORT >= 1.3x torch eager", "dcgan64", 64, EAGER, 1.3),
-    Target("DCGAN64 G batch 64: ORT <= 1.2x FLOP floor", "dcgan64", 64, floor_multiple, 1.2, True),
-    Target("DCGAN64 int8 G batch 1: >= 1.5x fp32 ORT", "dcgan64", 1, int8_speedup, 1.5),
-    Target("DCGAN64 int8 G batch 64: >= 2x fp32 ORT", "dcgan64", 64, int8_speedup, 2),
-    Target("DCGAN28 int8 G batch 1: >= 1.5x fp32 ORT", "dcgan28", 1, int8_speedup, 1.5),
-    Target("DCGAN28 int8 G batch 64: >= 2x fp32 ORT", "dcgan28", 64, int8_speedup, 2),
-    Target("MLP28 G batch 1: ORT >= 2x torch eager", "mlp28", 1, EAGER, 2),
-    Target("MLP28 G batch 64: ORT >= 2x torch eager", "mlp28", 64, EAGER, 2),
-)
-
-
-def build(work: Path, name: str, model: ModelConfig) -> Path:
-    """Train ``model`` a few steps and export it into ``work/name``, unless already there."""
-    folder = work / name
-    manifest = folder / "manifest.json"
-    if manifest.is_file():
-        built = json.loads(manifest.read_text())["source"]["config"]["model"]
-        int8_ready = name not in INT8 or (folder / "generator_int8.onnx").is_file()
-        if built == dataclasses.asdict(model) and int8_ready:
-            return folder
-    from ganport.export import ExportOptions, export_checkpoint
-
-    config = TrainConfig(model=model, batch_size=16)
-    data = load_dataset(config.data, model.image_size, model.channels)
-    run = train(config, data, RunOptions(out=folder, steps=TRAIN_STEPS, device="cpu"))
-    export_checkpoint(run.checkpoint, folder, options=ExportOptions(int8=name in INT8))
-    return folder
-
-
-def _evaluate(target: Target, export: str, report: BenchReport) -> dict[str, object]:
-    """Print and return one target's verdict for one export, from its bench report."""
+def peak_gflops(report: BenchReport) -> float:
+    """The machine's fp32 rate at the run's thread count: the fastest 2048³ matmul of the
+    run, torch.mm or ONNX Runtime MatMul, over every cell's interleaved slices."""
     (model,) = report.models
-    cells = {c.engine: c for c in model.cells if c.batch == target.batch and c.latency}
-    ort_cell = min(
-        (cells[name] for name in ORT_CPU_CONFIGS if name in cells),
-        key=lambda cell: cell.latency.median_ms,
-    )
-    value = target.ratio(model, cells, ort_cell, "median_ms")
-    best = target.ratio(model, cells, ort_cell, "min_ms")
-    bound = f"{'<=' if target.at_most else '>='} {target.bound:g}"
-    verdict = target.verdict(value)
-    print(
-        f"  {verdict}  {target.text:46s} {value:7.2f}  [{best:6.2f}]  (needs {bound}; "
-        f"{ort_cell.engine})"
-    )
+    return max(rate for m in model.matmul for rate in m["best_gflops"].values())
+
+
+def session_stats(report: BenchReport) -> dict[int, dict[str, Stats]]:
+    """Batch → {engine: latency} of a bench report: ``ort`` and ``ort-int8`` the faster ORT
+    configuration of the cell, ``floor`` the model's FLOPs at ``peak_gflops``."""
+    (model,) = report.models
+    peak = peak_gflops(report)
+    found: dict[int, dict[str, Stats]] = {}
+    for cell in model.cells:
+        if cell.latency is not None:
+            found.setdefault(cell.batch, {})[cell.engine] = cell.latency
+    for batch, stats in found.items():
+        for precision in ("fp32", "int8"):
+            suffix = "" if precision == "fp32" else "-int8"
+            ort = [stats[c + suffix] for c in ORT_CPU_CONFIGS if c + suffix in stats]
+            if ort:
+                stats["ort" + suffix] = min(ort, key=lambda s: s.median_ms)
+        ms = model.flops_per_sample * batch / peak / 1e6
+        stats["floor"] = Stats(runs=0, median_ms=ms, p90_ms=ms, min_ms=ms, mean_ms=ms)
+    return found
+
+
+def evaluate(target: Target, harness: str, stats: dict[str, Stats]) -> dict[str, object] | None:
+    """Print and return one target's verdict in one harness, if it measured both sides."""
+    value, best = target.ratio(stats, "median_ms"), target.ratio(stats, "min_ms")
+    if value is None or best is None:
+        return None
+    met = value <= target.bound if target.at_most else value >= target.bound
+    verdict = "PASS" if met else "MISS"
+    print(f"  {verdict}  {harness:7s} {target.text:48s} {value:6.2f}  [{best:6.2f}]")
     return {
-        "export": export,
         "target": target.text,
+        "harness": harness,
         "ratio": value,
         "best_of_ratio": best,
-        "ort_engine": ort_cell.engine,
         "verdict": verdict,
-        "floor": target.ratio is floor_multiple,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build, bench, print each target; exit 1 only if an engine's output disagrees."""
+    """Build, time, print each target; exit 1 only if an engine's output disagrees."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("artifacts/bench-targets"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=2.0, help="Timed seconds per cell.")
     parser.add_argument("--rounds", type=int, default=10, help="Interleaved slices per cell.")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK.seconds} s in {QUICK.rounds} slices a cell"
+    )
     parser.add_argument("--json", type=Path, default=None, help="Write targets and reports.")
     parser.add_argument(
         "--quality", type=Path, default=None, help="A trained checkpoint: int8 quality targets."
     )
     args = parser.parse_args(argv)
 
-    plan = Plan(seconds=args.seconds, rounds=args.rounds)
-    exports = {}
-    for name, model in MODELS.items():
-        exports[name] = build(args.work, name, model) / "generator.onnx"
-    no_stem = args.work / "dcgan64" / "generator_no_stem.onnx"
-    export_generator(manifest_checkpoint(exports["dcgan64"]), no_stem, gemm_stem=False)
-    exports[f"dcgan64 {NO_STEM}"] = no_stem
-
+    plan = QUICK if args.quick else Plan(seconds=args.seconds, rounds=args.rounds)
     reports: dict[str, BenchReport] = {}
-    for name, path in exports.items():
-        options = BenchOptions(
-            batch_sizes=(1, 64), threads=args.threads, plan=plan, compile=name != "mlp28"
-        )
-        reports[name] = run_bench(path, manifest_checkpoint(exports[name.split()[0]]), options)
-        print(summary_table(reports[name]), end="\n\n", flush=True)
+    stats: dict[str, dict[str, dict[int, dict[str, Stats]]]] = {}
+    nodes: dict[str, object] = {}
+    for compiled in (False, True):
+        for name in MODELS:
+            key = f"{name} {'with' if compiled else 'without'} torch.compile"
+            reports[key], found = _time_model(args.work, name, args.threads, plan, compiled)
+            for harness, by_batch in found.items():
+                for batch, cells in by_batch.items():
+                    stats.setdefault(name, {}).setdefault(harness, {}).setdefault(batch, {})
+                    stats[name][harness][batch].update(cells)
+        if not compiled:  # torch's layers timed before anything is compiled
+            nodes = print_profiles(args.work, args.threads, plan)
 
+    load = next(iter(reports.values())).machine.get("loadavg_start")
     print(
-        f"targets at {args.threads} threads: ratio of medians, best-of in brackets, "
-        "with the faster ONNX Runtime configuration of the cell"
+        f"\ntargets at {args.threads} threads (load average {load} at start): ratio of "
+        "medians, best-of in brackets"
     )
     results = []
-    for name, report in reports.items():
-        print(f" {name}:")
-        results += [
-            _evaluate(t, name, report)
-            for t in TARGETS
-            if t.model == name.split()[0] and (name in MODELS or t.ratio is not int8_speedup)
-        ]
+    for target in targets():
+        for harness, by_batch in stats[target.model].items():
+            found = evaluate(target, harness, by_batch.get(target.batch, {}))
+            results += [found] if found else []
 
-    nodes = _node_profiles(exports, reports, results, args.threads)
     sizes = _sizes(args.work)
     quality = _quality(args.quality, args.work) if args.quality else None
     if args.json:
@@ -213,9 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                 "targets": results,
                 "threads": args.threads,
                 "plan": dataclasses.asdict(plan),
-                "batch64_nodes": {
-                    name: [dataclasses.asdict(n) for n in found] for name, found in nodes.items()
-                },
+                "api": {name: _as_dicts(by["api"]) for name, by in stats.items()},
+                "nodes": nodes,
                 "sizes": sizes,
                 "quality": quality,
                 "reports": {name: r.to_dict() for name, r in reports.items()},
@@ -225,39 +212,64 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(r.agrees for r in reports.values()) else 1
 
 
-def _node_profiles(
-    exports: dict[str, Path],
-    reports: dict[str, BenchReport],
-    results: list[dict[str, object]],
-    threads: int,
-) -> dict[str, list]:
-    """ONNX Runtime's time per node at batch 64: fp32 (both exports) and the int8 model."""
-    nodes = {}
-    engine = next(r["ort_engine"] for r in results if r["export"] == "dcgan64" and r["floor"])
-    (floor,) = [m for m in reports["dcgan64"].models[0].matmul if m["batch"] == 64]
-    z = latent(64, MODELS["dcgan64"].nz, seed=0)
-    files = {
-        "dcgan64": exports["dcgan64"],
-        f"dcgan64 {NO_STEM}": exports[f"dcgan64 {NO_STEM}"],
-        "dcgan64 int8": exports["dcgan64"].with_name("generator_int8.onnx"),
-    }
-    for name, path in files.items():
-        nodes[name] = profile_nodes(path, z, threads, ORT_CPU_CONFIGS[engine])
+def _time_model(
+    work: Path, name: str, threads: int, plan: Plan, compiled: bool
+) -> tuple[BenchReport, dict[str, dict[int, dict[str, Stats]]]]:
+    """One model in both harnesses, against torch eager or (``compiled``) torch.compile;
+    its bench report and harness → batch → {engine: latency}. With torch.compile, ORT's
+    latency is kept as ``ort-beside-compile``, the one it is compared with."""
+    folder = build(work, name)
+    options = BenchOptions(
+        batch_sizes=BATCH_SIZES,
+        threads=threads,
+        plan=plan,
+        compile=compiled,
+        precisions=("fp32",) if compiled else None,
+    )
+    report = run_bench(folder / "generator.onnx", folder / "checkpoint.pt", options)
+    print(summary_table(report), end="\n\n", flush=True)
+    files = {"ort": folder / "generator.onnx"}
+    if is_dcgan(name) and not compiled:
+        files["ort-int8"] = folder / "generator_int8.onnx"
+    api = time_api(files, folder / "checkpoint.pt", BATCH_SIZES, threads, plan, compiled)
+    _print_api(name, api)
+    found = {"session": session_stats(report), "api": api}
+    if not compiled:
+        (model,) = report.models
+        medians = [max(m["median_gflops"].values()) for m in model.matmul]
         print(
-            f"\nONNX Runtime ({engine}) per node, {name} batch 64 "
-            f"(fp32 matmul rate {floor['floor_gflops']} GFLOP/s)"
+            f"{name} FLOP floor: peak {peak_gflops(report):.1f} GFLOP/s "
+            f"(median rate per batch size {', '.join(f'{r:.1f}' for r in medians)})\n"
         )
-        for node in nodes[name][:8]:
-            rate = "" if node.gflops is None else f"{node.gflops:7.1f} GFLOP/s"
-            print(f"  {node.name:32s} {node.op_type:16s} {node.median_ms:9.3f} ms  {rate}")
-    return nodes
+        return report, found
+    beside = {
+        harness: {
+            batch: {"torch-compile": cells["torch-compile"], "ort-beside-compile": cells["ort"]}
+            for batch, cells in by_batch.items()
+        }
+        for harness, by_batch in found.items()
+    }
+    return report, beside
+
+
+def _as_dicts(by_batch: dict[int, dict[str, Stats]]) -> dict[int, dict[str, object]]:
+    return {b: {e: dataclasses.asdict(s) for e, s in c.items()} for b, c in by_batch.items()}
+
+
+def _print_api(name: str, api: dict[int, dict[str, Stats]]) -> None:
+    """The public-API timings of one model: median ms [best-of] per engine and batch."""
+    print(f"{name} through Generator.generate: median ms [best-of]")
+    for batch, stats in api.items():
+        cells = "  ".join(f"{e} {s.median_ms:.3f} [{s.min_ms:.3f}]" for e, s in stats.items())
+        print(f"  batch {batch:3d}: {cells}")
+    print(flush=True)
 
 
 def _sizes(work: Path) -> dict[str, dict[str, int]]:
     """File sizes of each int8 model and its fp32 model."""
     sizes = {}
     print("\nmodel sizes, int8 against fp32:")
-    for name in INT8:
+    for name in filter(is_dcgan, MODELS):
         for role in ("generator", "discriminator"):
             fp32 = (work / name / f"{role}.onnx").stat().st_size
             int8 = (work / name / f"{role}_int8.onnx").stat().st_size
