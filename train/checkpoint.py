@@ -21,7 +21,7 @@ from torch import nn
 
 from ganport import __version__
 from ganport.core.atomic import atomic_path
-from ganport.core.errors import InputError
+from ganport.core.errors import InputError, first_line
 from ganport.core.manifest import sha256_file
 from ganport.train.config import TrainConfig
 from ganport.train.models import build_discriminator, build_generator
@@ -48,7 +48,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path
         try:
             torch.save(payload, tmp)
         except RuntimeError as exc:  # torch reports a failed write (full disk) this way
-            raise OSError(errno.EIO, str(exc).strip().splitlines()[0]) from exc
+            raise OSError(errno.EIO, first_line(exc)) from exc
     return Path(path)
 
 
@@ -82,9 +82,8 @@ class Checkpoint:
         try:
             model.load_state_dict(self.state[key])
         except (RuntimeError, KeyError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0]
             raise InputError(
-                f"{self.path}: weights {key!r} do not fit the model ({first})"
+                f"{self.path}: weights {key!r} do not fit the model ({first_line(exc)})"
             ) from exc
         return model.eval()
 
@@ -114,8 +113,7 @@ def load_plain(path: str | os.PathLike[str], what: str = "checkpoint") -> Any:
         reason = detail.group(1) if detail else "unpickling failed"
         raise InputError(f"{path}: not a readable {what} ({reason})") from exc
     except Exception as exc:  # torch raises RuntimeError, EOFError, ValueError... for bad files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a readable {what} ({reason})") from exc
+        raise InputError(f"{path}: not a readable {what} ({first_line(exc)})") from exc
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:

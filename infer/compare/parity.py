@@ -407,7 +407,7 @@ def _case(model: _Model, xs: tuple[np.ndarray, ...], batch: int, seed: int, kind
     try:
         got = model.run(xs)
     except Exception as exc:  # onnxruntime's errors, wrapped as JobFailed by run()
-        case.error = f"ONNX Runtime failed: {str(exc).strip().splitlines()[0]}"
+        case.error = f"ONNX Runtime failed: {first_line(exc)}"
         case.hint = model.hint
         return case
     case.comparison = compare(got, want, model.tol)
@@ -441,7 +441,7 @@ def _sweep(
         try:
             got = model.run(padded)
         except Exception as exc:
-            reason = f"ONNX Runtime failed: {str(exc).strip().splitlines()[0]}"
+            reason = f"ONNX Runtime failed: {first_line(exc)}"
             return Sweep(model.path.name, n, passed=False, reason=reason)
         got_parts.append(got[:rows])
         want_parts.append(model.torch(xs))
