@@ -19,6 +19,7 @@ LOSSES = ("bce", "hinge", "wgan-gp")
 OPTIMIZERS = ("adam", "rmsprop")
 NORMS = ("batch", "layer", "none")
 CLASS_SOURCES = ("labels", "clusters")
+PRECISIONS = ("auto", "float32", "bfloat16")
 # Modes an unlabelled DCGAN (bce or hinge) draws from by default: k-means clusters of its
 # images (``ganport.train.clusters``). On mnist5k, 60 epochs (EMA 0.999, G_ema with its own
 # BatchNorm statistics), 12 / 16 / 20 modes gave classifier score 8.13 / 8.63 / 8.24,
@@ -127,8 +128,16 @@ class TrainConfig:
     # Share of the run after which both learning rates fall linearly to 0 at its last step
     # (1: constant); ``ganport.train.schedule``.
     lr_decay_from: float = 1.0
+    # What the steps compute in (``ganport.train.precision``): float32, bfloat16, or auto,
+    # which ``train`` resolves for its device before the run starts, so a checkpoint names
+    # the format it was trained in.
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise InputError(
+                f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
         if self.loss not in LOSSES:
             raise InputError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.optimizer not in OPTIMIZERS:
@@ -179,6 +188,7 @@ class TrainConfig:
         precision / recall 0.63 / 0.73 → 0.65 / 0.75, the decay giving the recall and R1
         the precision (README).
         """
+        kwargs.setdefault("precision", "auto")
         if modes and not model.classes:
             model = dataclasses.replace(model, classes=modes, class_source="clusters")
         if loss == "wgan-gp":

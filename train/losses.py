@@ -105,8 +105,10 @@ def mode_seeking_loss(z: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     the inverse of how far apart two images are per unit of distance between their
     latents, so G is rewarded for latents that differ giving images that differ, within
     a class (``paired_latents`` gives each pair one class). z[:, 0], the class, is left out
-    of the latent distance."""
+    of the latent distance. Measured in float32 whatever the images were computed in
+    (``ganport.train.precision``): bfloat16 differences of nearby pixels are mostly 0."""
     first, second = slice(0, len(z) - 1, 2), slice(1, len(z), 2)
+    images = images.float()
     latent_gap = (z[first, 1:] - z[second, 1:]).abs().mean()
     image_gap = (images[first] - images[second]).abs().mean()
     return 1.0 / (image_gap / latent_gap + 1e-5)

@@ -51,6 +51,7 @@ from ganport.train.losses import (
 )
 from ganport.train.models import LatentClass, build_discriminator, build_generator
 from ganport.train.own import classes_of
+from ganport.train.precision import autocast, resolve_precision
 from ganport.train.schedule import lr_factor
 from ganport.train.tensorboard import TensorBoardLog
 from ganport.train.transfer import resident, to_device
@@ -140,7 +141,7 @@ class Trainer:
                 f"{config.batch_size}"
             )
         _check_labels(config, data)
-        self.config = config
+        self.config = replace(config, precision=resolve_precision(config.precision, device))
         self.data = data
         self.device = device
         self.images = resident(data.images, device)
@@ -245,7 +246,8 @@ class Trainer:
         """
         self._follow_lr_schedule()
         indices, real, z = self._draw_batch()
-        fake = self.generator(z)
+        with self.autocast():
+            fake = self.generator(z)
         if self.config.model.classes:
             real_by = (to_device(self.labels[indices], self.device),)
             fake_by = (self.generator.latent_class.index(z),)
@@ -282,32 +284,33 @@ class Trainer:
         cfg = self.config
         self.opt_d.zero_grad(set_to_none=True)
         r1_now = cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0
-        real_seen = self.seen_by_d(real).requires_grad_(r1_now)
-        if cfg.model.classes:
-            real_heads = self.discriminator.heads(real_seen)
-            fake_heads = self.discriminator.heads(self.seen_by_d(fake))
-            real_logits, fake_logits = real_heads.logits, fake_heads.logits
-            d_loss = self.d_loss_fn(real_logits, fake_logits) + d_class_loss(
-                real_heads, fake_heads, *real_by, *fake_by
-            )
-            watched = {
-                "class_acc_real": _accuracy(real_heads.classes, *real_by),
-                "class_acc_fake": _accuracy(fake_heads.classes, *fake_by),
-            }
-        else:
-            real_logits = self.discriminator(real_seen, *real_by)
-            fake_logits = self.discriminator(self.seen_by_d(fake), *fake_by)
-            d_loss = self.d_loss_fn(real_logits, fake_logits)
-            watched = {}
-        if cfg.loss == "wgan-gp":
-            alpha = torch.rand((cfg.batch_size, 1, 1, 1), generator=self.noise)
-            alpha = to_device(self.dist.shard(alpha), self.device)
-            d_loss = d_loss + cfg.gp_lambda * gradient_penalty(
-                self.discriminator, real, fake, alpha=alpha
-            )
-        if r1_now:
-            weight = cfg.r1_gamma / 2 * cfg.r1_every
-            d_loss = d_loss + weight * r1_penalty(real_logits, real_seen)
+        with self.autocast():
+            real_seen = self.seen_by_d(real).requires_grad_(r1_now)
+            if cfg.model.classes:
+                real_heads = self.discriminator.heads(real_seen)
+                fake_heads = self.discriminator.heads(self.seen_by_d(fake))
+                real_logits, fake_logits = real_heads.logits, fake_heads.logits
+                d_loss = self.d_loss_fn(real_logits, fake_logits) + d_class_loss(
+                    real_heads, fake_heads, *real_by, *fake_by
+                )
+                watched = {
+                    "class_acc_real": _accuracy(real_heads.classes, *real_by),
+                    "class_acc_fake": _accuracy(fake_heads.classes, *fake_by),
+                }
+            else:
+                real_logits = self.discriminator(real_seen, *real_by)
+                fake_logits = self.discriminator(self.seen_by_d(fake), *fake_by)
+                d_loss = self.d_loss_fn(real_logits, fake_logits)
+                watched = {}
+            if cfg.loss == "wgan-gp":
+                alpha = torch.rand((cfg.batch_size, 1, 1, 1), generator=self.noise)
+                alpha = to_device(self.dist.shard(alpha), self.device)
+                d_loss = d_loss + cfg.gp_lambda * gradient_penalty(
+                    self.discriminator, real, fake, alpha=alpha
+                )
+            if r1_now:
+                weight = cfg.r1_gamma / 2 * cfg.r1_every
+                d_loss = d_loss + weight * r1_penalty(real_logits, real_seen)
         d_loss.backward()
         self.opt_d.step()
         watched |= {"d_real": _mean_sigmoid(real_logits), "d_fake": _mean_sigmoid(fake_logits)}
@@ -320,17 +323,22 @@ class Trainer:
         cfg = self.config
         self.opt_g.zero_grad(set_to_none=True)
         with _frozen(self.discriminator):
-            if cfg.model.classes:
-                heads = self.discriminator.heads(self.seen_by_d(fake))
-                g_loss = self.g_loss_fn(heads.logits) + g_class_loss(heads, *fake_by)
-            else:
-                g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake), *fake_by))
-            if cfg.mode_seeking:
-                g_loss = g_loss + cfg.mode_seeking * mode_seeking_loss(z, fake)
+            with self.autocast():
+                if cfg.model.classes:
+                    heads = self.discriminator.heads(self.seen_by_d(fake))
+                    g_loss = self.g_loss_fn(heads.logits) + g_class_loss(heads, *fake_by)
+                else:
+                    g_loss = self.g_loss_fn(self.discriminator(self.seen_by_d(fake), *fake_by))
+                if cfg.mode_seeking:
+                    g_loss = g_loss + cfg.mode_seeking * mode_seeking_loss(z, fake)
             g_loss.backward()
         self.opt_g.step()
         self.update_ema()
         return g_loss.detach()
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        """Forward passes in the run's precision (``ganport.train.precision``)."""
+        return autocast(self.config.precision, self.device)
 
     def label_inputs(
         self, indices: torch.Tensor, z: torch.Tensor
@@ -439,6 +447,7 @@ def train(
                 owner.enter_context(folder_lock(options.out, "training"))
             dist.check_batch(config.batch_size)
             out = Path(options.out)
+            config = replace(config, precision=resolve_precision(config.precision, device))
             resumed = _resumable(out / CHECKPOINT_NAME, config) if resume else None
             if resumed is None:
                 config, modes = _modes_of_run(config, data, dist, out)

@@ -116,6 +116,18 @@ def tensorboard_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def precision_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--precision``: what a run's steps compute in (``ganport.train.precision``)."""
+    return click.option(
+        "--precision",
+        type=click.Choice(["auto", "float32", "bfloat16"]),
+        default="auto",
+        help="What the training steps compute in: bfloat16 under autocast (weights, optimiser "
+        "and checkpoint stay float32). auto: bfloat16 on a CPU that multiplies it natively "
+        "(AVX-512 BF16, AMX), else float32.",
+    )(command)
+
+
 def _count(zero: str, unit: str) -> Callable[[click.Context, click.Parameter, str], int | None]:
     """A click callback for ``auto|0|K``: ``auto`` → None (decided later), else a count that
     is 0 (``zero``) or at least 2 ``unit``."""

@@ -12,6 +12,7 @@ from ganport.cli.options import (
     classes_option,
     epochs_option,
     modes_option,
+    precision_option,
     provider_option,
     run_folder_option,
     tensorboard_option,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 @epochs_option
 @click.option("--loss", type=click.Choice(["bce", "hinge", "wgan-gp"]), default="bce")
 @click.option("--seed", type=int, default=0)
+@precision_option
 @click.option(
     "--device",
     type=click.Choice(["auto", "cpu", "cuda"]),
@@ -50,6 +52,7 @@ def pipeline_command(
     epochs: int | None,
     loss: str,
     seed: int,
+    precision: str,
     device: str,
     provider: str,
     out: Path,
@@ -70,6 +73,7 @@ def pipeline_command(
         classes=classes,
         modes=modes,
         seed=seed,
+        precision=precision,
     )
     done = run(
         config,

@@ -15,6 +15,7 @@ from ganport.cli.options import (
     epochs_option,
     json_object,
     modes_option,
+    precision_option,
     run_folder_option,
     tensorboard_option,
 )
@@ -118,6 +119,7 @@ recipe_options = _options(
         help="DiffAugment (translation + cutout) on every image D sees [default: the recipe's].",
     ),
     click.option("--seed", type=int, default=0, help="Same seed, data and device: the same run."),
+    precision_option,
 )
 
 
@@ -234,6 +236,7 @@ def _train_config(ctx: click.Context, options: dict[str, Any]) -> tuple[TrainCon
         )
         classes, modes = 0, 0
     recipe = ("optimizer", "seed", "ema_decay", "mode_seeking", "r1_gamma", "augment", "lr")
+    recipe = (*recipe, "precision")
     return run_config(
         options["out"],
         options["resume"],

@@ -24,6 +24,7 @@ def _run(
     **config,
 ):
     data = load_dataset("digits", 28)  # 1,797 digits, batch 16: 112 steps an epoch
+    config.setdefault("precision", "float32")  # a CUDA run is compared with the CPU's
     cfg = TrainConfig.for_loss("bce", model, batch_size=16, data="digits", **config)
     options = RunOptions(
         out=out, steps=steps, device=device, progress=False, host_sync_every=host_sync_every

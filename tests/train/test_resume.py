@@ -3,6 +3,7 @@ import json
 import torch
 
 from ganport.train import load_checkpoint
+from ganport.train.precision import resolve_precision
 from tests.conftest import train_run
 
 
@@ -26,6 +27,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         ModelConfig(arch="dcgan", image_size=28, width=8, nz=16),
         batch_size=16,
         data="digits",
+        precision=resolve_precision("auto", torch.device("cpu")),  # resolved for the run
     )
     data = load_dataset("digits", 28)
     train(config, data, RunOptions(out=split, steps=10, device="cpu", progress=False), resume=True)
