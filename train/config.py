@@ -29,6 +29,7 @@ DCGAN_SIZES = (28, 32, 64)
 # Default epochs of each recipe (``TrainConfig.recipe_epochs``).
 MLP_EPOCHS = 60
 DCGAN_EPOCHS = 60
+LABELLED_EPOCHS = 35  # a labelled DCGAN: its lighter mode-seeking term gets there sooner
 MODES_EPOCHS = 70  # a DCGAN with modes: its decaying learning rate needs the longer run
 WGAN_GP_EPOCHS = 40
 
@@ -180,10 +181,11 @@ class TrainConfig:
         larger steps. The MLP collapses at that rate and keeps the classic settings.
         Its EMA decays at 0.995, not 0.999: the shorter average keeps more of G's spread
         (conditional, 60 epochs: recall 0.77 → 0.79 for FID 0.16 → 0.19). A labelled one
-        adds TAC-GAN's twin class head and a mode-seeking term of weight 0.07, with an EMA
-        of 0.99: recall 0.75 → 0.81 (two seeds: 0.814, 0.810), for classifier score 9.52
-        → 9.44 and FID 0.24 → 0.27–0.32 (README). One with modes instead lets both
-        learning rates fall to zero over the second half of its run
+        adds TAC-GAN's twin class head and a mode-seeking term of weight 0.03: at 35
+        epochs in bfloat16, classifier score 9.46, FID 0.31, recall 0.80, where the earlier
+        weight 0.07 with an EMA of 0.99 needed 60 epochs for 9.39, 0.34, 0.81, and at 45
+        epochs gave 9.32, 0.35, 0.81 (docs/training.md, time to quality). One with modes
+        instead lets both learning rates fall to zero over the second half of its run
         (``ganport.train.schedule``) and weights R1 0.3: 70 epochs, FID 0.77 → 0.69,
         precision / recall 0.63 / 0.73 → 0.65 / 0.75, the decay giving the recall and R1
         the precision (README).
@@ -199,8 +201,7 @@ class TrainConfig:
         elif model.arch == "dcgan":
             if model.classes and model.class_source == "labels":
                 model = dataclasses.replace(model, twin_classifier=True)
-                kwargs.setdefault("mode_seeking", 0.07)
-                kwargs.setdefault("ema_decay", 0.99)
+                kwargs.setdefault("mode_seeking", 0.03)
             elif model.class_source == "clusters":
                 kwargs.setdefault("r1_gamma", 0.3)
                 kwargs.setdefault("lr_decay_from", 0.5)
@@ -224,15 +225,17 @@ class TrainConfig:
 
         Enough for the recipe to draw recognisable digits on mnist5k within 10 minutes on a
         2-core CPU (README, `ganport train`): one epoch, the old default, only ever gave
-        noise. A DCGAN with BCE or hinge takes the pipeline's 60, 70 with modes: its
-        learning rate decays over the second half, and at 60 epochs that left recall at
-        0.73 (README, `ganport pipeline`).
+        noise. A DCGAN with BCE or hinge takes 60, a labelled one 35 (the pipeline's
+        recipe, ``for_loss``), 70 with modes: its learning rate decays over the second
+        half, and at 60 epochs that left recall at 0.73 (README, `ganport pipeline`).
         """
         if self.loss == "wgan-gp":
             return WGAN_GP_EPOCHS
         if self.model.arch == "mlp":
             return MLP_EPOCHS
-        return MODES_EPOCHS if self.model.class_source == "clusters" else DCGAN_EPOCHS
+        if self.model.class_source == "clusters":
+            return MODES_EPOCHS
+        return LABELLED_EPOCHS if self.model.classes else DCGAN_EPOCHS
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

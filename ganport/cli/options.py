@@ -154,7 +154,8 @@ def epochs_option(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.IntRange(1),
         default=None,
         help="Epochs to train [default: the recipe's: 60 for mlp and for dcgan with bce/hinge, "
-        "70 for a dcgan with modes, 40 with wgan-gp].",
+        "35 for a conditional dcgan with bce/hinge, 70 for a dcgan with modes, 40 with "
+        "wgan-gp].",
     )(command)
 
 

@@ -94,15 +94,15 @@ recipe_options = _options(
         "--ema-decay",
         type=click.FloatRange(0, 1, max_open=True),
         default=None,
-        help="Decay of the EMA of G that is sampled and exported [default: 0.99 for a conditional "
-        "dcgan with bce/hinge, 0.995 for another dcgan with bce/hinge, else 0.999].",
+        help="Decay of the EMA of G that is sampled and exported [default: 0.995 for a dcgan "
+        "with bce/hinge, else 0.999].",
     ),
     click.option(
         "--mode-seeking",
         type=click.FloatRange(min=0),
         default=None,
         help="Weight of the mode-seeking term in G's loss (MSGAN: images of one class drawn from "
-        "different latents should differ; 0: off) [default: 0.07 for a conditional dcgan with "
+        "different latents should differ; 0: off) [default: 0.03 for a conditional dcgan with "
         "bce/hinge, else 0].",
     ),
     click.option(

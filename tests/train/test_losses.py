@@ -73,12 +73,19 @@ def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
 
 
 @pytest.mark.parametrize(
-    ("arch", "loss", "epochs"),
-    [("mlp", "bce", 60), ("mlp", "hinge", 60), ("dcgan", "bce", 60), ("dcgan", "wgan-gp", 40)],
+    ("arch", "loss", "classes", "epochs"),
+    [
+        ("mlp", "bce", 0, 60),
+        ("mlp", "hinge", 0, 60),
+        ("dcgan", "bce", 0, 60),
+        ("dcgan", "bce", 10, 35),
+        ("dcgan", "wgan-gp", 0, 40),
+    ],
 )
-def test_each_recipe_has_its_own_default_length(arch, loss, epochs):
+def test_each_recipe_has_its_own_default_length(arch, loss, classes, epochs):
     """`ganport train` without --epochs/--steps runs this many epochs (it used to run 1)."""
-    assert TrainConfig.for_loss(loss, ModelConfig(arch=arch)).recipe_epochs() == epochs
+    model = ModelConfig(arch=arch, classes=classes)
+    assert TrainConfig.for_loss(loss, model).recipe_epochs() == epochs
 
 
 def test_class_terms_of_ac_gan_and_of_its_twin_form():
@@ -110,7 +117,7 @@ def test_class_terms_of_ac_gan_and_of_its_twin_form():
 def test_the_conditional_dcgan_recipe_has_a_twin_class_head_and_modes_do_not():
     labelled = TrainConfig.for_loss("bce", ModelConfig(classes=10))
     assert labelled.model.twin_classifier
-    assert (labelled.mode_seeking, labelled.ema_decay) == (0.07, 0.99)
+    assert (labelled.mode_seeking, labelled.ema_decay) == (0.03, 0.995)
     modes = TrainConfig.for_loss("bce", ModelConfig(), modes=16)
     assert not modes.model.twin_classifier
     assert (modes.mode_seeking, modes.ema_decay) == (0.0, 0.995)

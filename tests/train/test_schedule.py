@@ -69,7 +69,7 @@ def test_the_modes_recipe_decays_over_a_longer_run_and_a_labelled_one_does_not()
     modes = TrainConfig.for_loss("bce", ModelConfig(), modes=16)
     labelled = TrainConfig.for_loss("bce", ModelConfig(classes=10))
     assert (modes.lr_decay_from, modes.r1_gamma, modes.recipe_epochs()) == (0.5, 0.3, 70)
-    assert (labelled.lr_decay_from, labelled.r1_gamma, labelled.recipe_epochs()) == (1.0, 1.0, 60)
+    assert (labelled.lr_decay_from, labelled.r1_gamma, labelled.recipe_epochs()) == (1.0, 1.0, 35)
     with pytest.raises(InputError, match="lr_decay_from"):
         TrainConfig(lr_decay_from=1.5)
 
