@@ -44,7 +44,9 @@ def run(python: str, variant: str, args: argparse.Namespace, out: Path) -> float
     command = [python, "-m", "ganport", "train", "--steps", str(args.steps)]
     command += ["--device", args.device, "--out", str(out), *args.train_options]
     command += shlex.split(variant)
-    subprocess.run(command, check=True, capture_output=True, text=True)
+    # Run outside the checkout: from its root, ``-m ganport`` would import this checkout's
+    # package whatever install ``python`` belongs to.
+    subprocess.run(command, check=True, capture_output=True, text=True, cwd=out.parent)
     return steps_per_second(out)
 
 

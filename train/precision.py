@@ -1,10 +1,10 @@
 """The number format a training step computes in: float32, or bfloat16 under autocast.
 
-Where the CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX), its convolutions run
-about 1.35× as many steps a second as float32 on the default recipe (docs/benchmarks.md,
-training speed). Autocast keeps the weights, the optimiser, the losses and the batch
-statistics in float32 and computes the matrix products in bfloat16, so the checkpoint
-and the export stay float32. Elsewhere bfloat16 is emulated and slower: ``auto`` keeps
+Where the CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX), training runs
+1.2–1.3× as many steps a second as float32 on the default recipe (docs/benchmarks.md,
+training speed). Autocast computes the convolutions and matrix products in bfloat16 and
+leaves the weights, the optimiser's state and the EMA in float32, so the checkpoint and
+the export stay float32. Elsewhere bfloat16 is emulated and slower: ``auto`` keeps
 float32 there, and on CUDA too, where the small models are bound by kernel launches and
 bfloat16 was not measured.
 """
