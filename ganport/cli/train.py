@@ -236,7 +236,7 @@ def _train_config(ctx: click.Context, options: dict[str, Any]) -> tuple[TrainCon
         )
         classes, modes = 0, 0
     recipe = ("optimizer", "seed", "ema_decay", "mode_seeking", "r1_gamma", "augment", "lr")
-    recipe = (*recipe, "precision")
+    recipe += ("precision", "lr_decay_from", "batch_size")
     return run_config(
         options["out"],
         options["resume"],
@@ -245,7 +245,7 @@ def _train_config(ctx: click.Context, options: dict[str, Any]) -> tuple[TrainCon
         model=model,
         classes=classes,
         modes=modes,
-        **{name: options[name] for name in (*recipe, "lr_decay_from", "batch_size")},
+        **{name: options[name] for name in recipe},
     )
 
 
